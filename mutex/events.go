@@ -1,0 +1,152 @@
+package mutex
+
+import (
+	"errors"
+	"sync"
+)
+
+// EventKind names one of the mutex's events.
+type EventKind uint8
+
+const (
+	// EventReads: a read phase has run. Seq is the phase number (per
+	// keyspace, from 1 at each start of the process); Ops lists its reads.
+	EventReads EventKind = iota + 1
+	// EventWrites: a write batch has been evaluated and is about to be
+	// committed. Seq is the batch number; Ops lists its mutations in order.
+	EventWrites
+	// EventFlushed: the batch Seq has been committed (Err nil) or has failed
+	// (Err set). Count is its number of mutations.
+	EventFlushed
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventReads:
+		return "reads"
+	case EventWrites:
+		return "writes"
+	case EventFlushed:
+		return "flushed"
+	}
+	return "unknown"
+}
+
+// Event is one of a keyspace's events. Its slices are owned by the event.
+type Event struct {
+	Kind     EventKind
+	Keyspace string
+	Seq      uint64
+	Ops      []Access
+	Count    int
+	Err      error
+}
+
+// ErrSlowSubscriber is what Subscription.Err reports after the subscription
+// was dropped because its buffer was full.
+var ErrSlowSubscriber = errors.New("mutex: subscriber dropped: event buffer full")
+
+// Subscription receives one keyspace's events, in the order they happened.
+//
+// Delivery never blocks the mutex: each event is handed to C only if its
+// buffer has room. If it has none, the subscription is dropped at once: C is
+// closed after the events already buffered, and Err reports
+// ErrSlowSubscriber. A subscriber therefore sees a gap-free prefix of the
+// events, and knows when it has lost the rest; it can subscribe again and
+// resynchronise (batch numbers tell it where it stands).
+type Subscription struct {
+	C <-chan Event
+
+	c     chan Event
+	ks    *Keyspace
+	mu    sync.Mutex // guards err and closing c
+	err   error
+	ended bool
+}
+
+// Err returns why the subscription ended: nil while it runs or after Close,
+// ErrSlowSubscriber if it was dropped, ErrClosed if the store closed.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription; C is closed.
+func (s *Subscription) Close() {
+	s.ks.unsubscribe(s)
+	s.end(nil)
+}
+
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.ended, s.err = true, err
+		close(s.c)
+	}
+}
+
+// Subscribe returns a subscription to the keyspace's events with room for
+// buffer undelivered events (at least 1). Recording the contents of events
+// costs nothing while a keyspace has no subscription.
+func (k *Keyspace) Subscribe(buffer int) *Subscription {
+	c := make(chan Event, max(buffer, 1))
+	s := &Subscription{C: c, c: c, ks: k}
+	k.subsMu.Lock()
+	k.subs = append(k.subs, s)
+	k.nsubs.Store(int32(len(k.subs)))
+	k.subsMu.Unlock()
+	return s
+}
+
+func (k *Keyspace) unsubscribe(s *Subscription) {
+	k.subsMu.Lock()
+	defer k.subsMu.Unlock()
+	for i, x := range k.subs {
+		if x == s {
+			k.subs = append(k.subs[:i], k.subs[i+1:]...)
+			break
+		}
+	}
+	k.nsubs.Store(int32(len(k.subs)))
+}
+
+// listening reports whether anyone subscribes; the mutex records event
+// contents only when it does.
+func (k *Keyspace) listening() bool { return k.nsubs.Load() > 0 }
+
+// emit hands e to every subscription without blocking, dropping those whose
+// buffer is full.
+func (k *Keyspace) emit(e Event) {
+	if !k.listening() {
+		return
+	}
+	e.Keyspace = k.name
+	k.subsMu.Lock()
+	var dropped []*Subscription
+	for _, s := range k.subs {
+		select {
+		case s.c <- e:
+		default:
+			dropped = append(dropped, s)
+		}
+	}
+	k.subsMu.Unlock()
+	for _, s := range dropped {
+		k.unsubscribe(s)
+		s.end(ErrSlowSubscriber)
+	}
+}
+
+// endSubscriptions closes every subscription when the keyspace stops.
+func (k *Keyspace) endSubscriptions() {
+	k.subsMu.Lock()
+	subs := k.subs
+	k.subs = nil
+	k.nsubs.Store(0)
+	k.subsMu.Unlock()
+	for _, s := range subs {
+		s.end(ErrClosed)
+	}
+}

@@ -1,0 +1,346 @@
+package mutex
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"golang.org/x/sync/semaphore"
+)
+
+// Keyspace is one keyspace of a Store and the cycling mutex guarding it.
+// Its methods are safe for concurrent use.
+//
+// One goroutine (run) owns the queues and drives the phases; submitters only
+// append to the inbox and wait.
+type Keyspace struct {
+	store  *Store
+	name   string
+	prefix []byte // tagData‖name: every key of the keyspace starts with it
+	end    []byte // first key after the keyspace
+	seqKey []byte
+
+	queued    *semaphore.Weighted // back-pressure: ops queued and not yet answered
+	maxQueued int64
+
+	inMu    sync.Mutex
+	inbox   []*request
+	closing bool
+	wake    chan struct{} // capacity 1: "the inbox has something"
+	lastSeq atomic.Uint64 // last committed batch number
+	subsMu  sync.Mutex
+	subs    []*Subscription
+	nsubs   atomic.Int32
+
+	// Owned by run.
+	reads, writes []*request
+	spare         []*request // reused backing array for the next phase's queue
+	phase         uint64
+	// snap is the state after the last committed batch; read phases read
+	// it. Guarded by store.dbMu (written under its write lock, or by run
+	// under its read lock).
+	snap *pebble.Snapshot
+	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
+}
+
+// request is one submitter's sequence of ops, run in order.
+type request struct {
+	ops  []Op
+	next int // index of the first op not yet run
+	done chan struct{}
+}
+
+func newKeyspace(s *Store, name string) (*Keyspace, error) {
+	k := &Keyspace{
+		store:     s,
+		name:      name,
+		prefix:    keyspacePrefix(tagData, name),
+		seqKey:    keyspacePrefix(tagSeq, name),
+		queued:    semaphore.NewWeighted(int64(s.opts.MaxQueuedOps)),
+		maxQueued: int64(s.opts.MaxQueuedOps),
+		wake:      make(chan struct{}, 1),
+	}
+	k.end = prefixEnd(k.prefix)
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return nil, s.Failed()
+	}
+	v, closer, err := s.db.Get(k.seqKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		seq, err := decodeSeq(v)
+		closer.Close()
+		if err != nil {
+			return nil, err
+		}
+		k.lastSeq.Store(seq)
+	}
+	k.snap = s.db.NewSnapshot()
+	return k, nil
+}
+
+// Name returns the keyspace's name.
+func (k *Keyspace) Name() string { return k.name }
+
+// LastBatch returns the number of the last committed batch (0 if none).
+func (k *Keyspace) LastBatch() uint64 { return k.lastSeq.Load() }
+
+// Do queues ops as one client's sequence and waits until all have run; each
+// op's Result and Err are then set. The ops run in order: consecutive ops of
+// one kind join the same phase, and each op sees the effect of the ops
+// before it. If the keyspace has too much work queued, Do first waits for
+// room, or until ctx is done (then it returns ctx's error and runs nothing).
+// Once queued, ops run to completion whatever ctx does. Do returns
+// ErrClosed if the store is closing.
+func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	weight := min(int64(len(ops)), k.maxQueued)
+	if err := k.queued.Acquire(ctx, weight); err != nil {
+		return err
+	}
+	defer k.queued.Release(weight)
+	req := &request{ops: ops, done: make(chan struct{})}
+	k.inMu.Lock()
+	if k.closing {
+		k.inMu.Unlock()
+		return ErrClosed
+	}
+	k.inbox = append(k.inbox, req)
+	k.inMu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+	<-req.done
+	return nil
+}
+
+func (k *Keyspace) close() {
+	k.inMu.Lock()
+	k.closing = true
+	k.inMu.Unlock()
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the state machine: it alternates read and write phases while
+// either has work, a write phase after a read phase and vice versa, so
+// neither starves the other. Whatever arrives during a phase is taken in
+// after it, for the next phase of its kind.
+func (k *Keyspace) run() {
+	defer k.store.wg.Done()
+	lastWasWrite := true
+	for {
+		closing := k.takeInbox()
+		switch {
+		case len(k.reads) > 0 && (lastWasWrite || len(k.writes) == 0):
+			k.readPhase()
+			lastWasWrite = false
+		case len(k.writes) > 0:
+			k.writePhase()
+			lastWasWrite = true
+		case closing:
+			k.store.dbMu.RLock()
+			if k.snap != nil {
+				k.snap.Close()
+				k.snap = nil
+			}
+			k.store.dbMu.RUnlock()
+			k.endSubscriptions()
+			return
+		default:
+			<-k.wake
+		}
+	}
+}
+
+// takeInbox routes every submitted request to its queue and reports whether
+// the keyspace is closing with nothing left in its inbox.
+func (k *Keyspace) takeInbox() (closing bool) {
+	k.inMu.Lock()
+	in := k.inbox
+	k.inbox = nil
+	closing = k.closing
+	k.inMu.Unlock()
+	for _, req := range in {
+		k.route(req)
+	}
+	return closing
+}
+
+// route puts req in the queue of its next op's kind, or finishes it. An
+// AfterWrite with no write queued before it completes at once: every write
+// queued earlier has been flushed (phases run on this goroutine).
+func (k *Keyspace) route(req *request) {
+	for ; req.next < len(req.ops); req.next++ {
+		op := &req.ops[req.next]
+		switch op.kind {
+		case KindRead:
+			k.reads = append(k.reads, req)
+			return
+		case KindWrite:
+			k.writes = append(k.writes, req)
+			return
+		case KindAfterWrite:
+			if len(k.writes) > 0 {
+				k.writes = append(k.writes, req)
+				return
+			}
+			if err := k.store.Failed(); err != nil {
+				op.Err = err
+			} else {
+				op.Result = k.lastSeq.Load()
+			}
+		default:
+			op.Err = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
+		}
+	}
+	close(req.done)
+}
+
+// takeQueue returns q's requests and leaves q empty on a recycled array.
+func (k *Keyspace) takeQueue(q *[]*request) []*request {
+	reqs := *q
+	*q = k.spare[:0]
+	return reqs
+}
+
+func (k *Keyspace) recycle(reqs []*request) {
+	clear(reqs)
+	k.spare = reqs[:0]
+}
+
+func (k *Keyspace) readPhase() {
+	reqs := k.takeQueue(&k.reads)
+	k.phase++
+	var rec *[]Access
+	if k.listening() {
+		rec = new([]Access)
+	}
+	s := k.store
+	s.dbMu.RLock()
+	r := Reader{prefix: k.prefix, end: k.end, rec: rec}
+	var err error
+	if k.snap == nil {
+		err = s.Failed()
+	} else {
+		r.r = k.snap
+	}
+	for _, req := range reqs {
+		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
+			op := &req.ops[req.next]
+			if err != nil {
+				op.Err = err
+				continue
+			}
+			op.Result, op.Err = op.read(&r)
+		}
+	}
+	s.dbMu.RUnlock()
+	if rec != nil {
+		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})
+	}
+	for _, req := range reqs {
+		k.route(req)
+	}
+	k.recycle(reqs)
+}
+
+func (k *Keyspace) writePhase() {
+	reqs := k.takeQueue(&k.writes)
+	s := k.store
+	if s.failed.Load() {
+		s.recoverFromFailure() // on error the store stays failed and the batch gets it
+	}
+	s.dbMu.RLock()
+	starts := make([]int, len(reqs))
+	for i, req := range reqs {
+		starts[i] = req.next
+	}
+	seq, count, err := k.applyBatch(reqs)
+	s.dbMu.RUnlock()
+	for i, req := range reqs {
+		for j := starts[i]; j < req.next; j++ {
+			op := &req.ops[j]
+			switch {
+			case err != nil:
+				op.Result, op.Err = nil, err
+			case op.kind == KindAfterWrite:
+				op.Result = seq
+			}
+		}
+	}
+	if count > 0 {
+		k.emit(Event{Kind: EventFlushed, Seq: seq, Count: count, Err: err})
+	}
+	for _, req := range reqs {
+		k.route(req)
+	}
+	k.recycle(reqs)
+}
+
+// applyBatch runs the queued writes of reqs into one batch and commits it.
+// It returns the batch number the phase's AfterWrites report, the number of
+// mutations, and the error every op of the batch gets. A batch without
+// mutations is not committed. Caller holds store.dbMu for reading.
+func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, err error) {
+	s := k.store
+	// Ops stop at the first read: it waits for the next read phase.
+	runWrites := func(tx *Tx) {
+		for _, req := range reqs {
+			for ; req.next < len(req.ops) && req.ops[req.next].kind != KindRead; req.next++ {
+				op := &req.ops[req.next]
+				if op.kind == KindWrite && tx != nil {
+					op.Result, op.Err = op.write(tx)
+				}
+			}
+		}
+	}
+	if err := s.Failed(); err != nil {
+		runWrites(nil)
+		return 0, 0, err
+	}
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	tx := &Tx{Reader: Reader{r: b, prefix: k.prefix, end: k.end}, b: b}
+	if k.listening() {
+		tx.muts = new([]Access)
+	}
+	runWrites(tx)
+	if tx.mutations == 0 {
+		return k.lastSeq.Load(), 0, nil
+	}
+	seq = k.lastSeq.Load() + 1
+	if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
+		return seq, tx.mutations, err
+	}
+	if tx.muts != nil {
+		k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
+	}
+	opts := pebble.Sync
+	if s.opts.NoSync {
+		opts = pebble.NoSync
+	}
+	if err := b.Commit(opts); err != nil {
+		// Pebble may already show the batch; remember how to revert it and
+		// keep reading the last good snapshot until recoverFromFailure.
+		undo, uerr := undoFor(b, k.snap)
+		k.undo = append(k.undo, undo...)
+		s.commitFailed(errors.Join(err, uerr))
+		return seq, tx.mutations, err
+	}
+	k.lastSeq.Store(seq)
+	k.snap.Close()
+	k.snap = s.db.NewSnapshot()
+	return seq, tx.mutations, nil
+}
