@@ -30,6 +30,7 @@ type Keyspace struct {
 	closing bool
 	wake    chan struct{} // capacity 1: "the inbox has something"
 	lastSeq atomic.Uint64 // last committed batch number
+	watches watches
 	subsMu  sync.Mutex
 	subs    []*Subscription
 	nsubs   atomic.Int32
@@ -312,7 +313,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, err error
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
-	tx := &Tx{Reader: Reader{r: b, prefix: k.prefix, end: k.end}, b: b}
+	tx := &Tx{Reader: Reader{r: b, prefix: k.prefix, end: k.end}, b: b, watches: &k.watches, lastSeq: k.lastSeq.Load()}
 	if k.listening() {
 		tx.muts = new([]Access)
 	}

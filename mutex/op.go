@@ -82,6 +82,7 @@ const (
 	Unbounded BoundKind = iota // "-" or "+": the end of the keyspace
 	Inclusive                  // "[key"
 	Exclusive                  // "(key"
+	Empty                      // "+" as a minimum or "-" as a maximum: nothing is in range
 )
 
 // Bound is one end of a Range.
@@ -196,6 +197,9 @@ func (r *Reader) bounds(rng Range) (lower, upper []byte) {
 }
 
 func (r *Reader) peek(rng Range, last bool) (KV, bool, error) {
+	if rng.Min.Kind == Empty || rng.Max.Kind == Empty {
+		return KV{}, false, nil
+	}
 	lower, upper := r.bounds(rng)
 	if upper != nil && bytes.Compare(lower, upper) >= 0 {
 		return KV{}, false, nil
@@ -247,6 +251,8 @@ type Tx struct {
 	b         *pebble.Batch
 	mutations int
 	muts      *[]Access // nil when nobody listens to the writes event
+	watches   *watches
+	lastSeq   uint64
 }
 
 func (tx *Tx) recordMutation(a Access) {
@@ -267,6 +273,7 @@ func (tx *Tx) Set(key, value []byte) error {
 		return err
 	}
 	tx.recordMutation(Access{Op: "set", Key: key, Value: value})
+	tx.watches.touch(key)
 	return nil
 }
 
@@ -285,6 +292,7 @@ func (tx *Tx) Delete(key []byte) (bool, error) {
 		return false, err
 	}
 	tx.recordMutation(Access{Op: "del", Key: key})
+	tx.watches.touch(key)
 	return true, nil
 }
 
@@ -294,5 +302,22 @@ func (tx *Tx) Clear() error {
 		return err
 	}
 	tx.recordMutation(Access{Op: "flushdb"})
+	tx.watches.touchAll()
 	return nil
+}
+
+// RunIn runs op inside tx, whatever its kind: a read sees the batch being
+// built. Transactions (MULTI/EXEC) use it to run their queued commands as
+// one write op. An AfterWrite inside a transaction reports the last
+// committed batch.
+func (o *Op) RunIn(tx *Tx) (any, error) {
+	switch o.kind {
+	case KindRead:
+		return o.read(&tx.Reader)
+	case KindWrite:
+		return o.write(tx)
+	case KindAfterWrite:
+		return tx.lastSeq, nil
+	}
+	return nil, errors.New("mutex: op has no kind")
 }

@@ -1,0 +1,75 @@
+// Command mutexredis is a Redis-protocol server whose keys live in a
+// durable Pebble store, each keyspace guarded by a read/write cycling mutex.
+// Flags follow redis-server's directive names.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mutexredis/mutexredis/server"
+)
+
+func main() {
+	cfg := server.DefaultConfig()
+	fs := flag.NewFlagSet("mutexredis", flag.ExitOnError)
+	bind := fs.String("bind", strings.Join(cfg.Bind, " "), "addresses to listen on, space separated")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "TCP port")
+	fs.StringVar(&cfg.Dir, "dir", cfg.Dir, "directory of the Pebble store")
+	fs.StringVar(&cfg.Fsync, "fsync", cfg.Fsync, "always: fsync every write batch before acknowledging it; never: leave it to the OS")
+	fs.IntVar(&cfg.Databases, "databases", cfg.Databases, "number of numbered keyspaces (SELECT 0..n-1)")
+	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum number of connected clients")
+	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
+	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
+	fs.Parse(os.Args[1:])
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := configure(cfg, *bind, *outLimit); err != nil {
+		fmt.Fprintln(os.Stderr, "mutexredis:", err)
+		os.Exit(2)
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("cannot open the store", "dir", cfg.Dir, "error", err)
+		os.Exit(1)
+	}
+	if err := srv.Listen(); err != nil {
+		log.Error("cannot listen", "error", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Serve(ctx); err != nil {
+		os.Exit(1)
+	}
+}
+
+func configure(cfg *server.Config, bind, outLimit string) error {
+	cfg.Bind = strings.Fields(bind)
+	if len(cfg.Bind) == 0 {
+		return fmt.Errorf("--bind needs an address")
+	}
+	if cfg.Fsync != "always" && cfg.Fsync != "never" {
+		return fmt.Errorf("--fsync must be always or never, not %q", cfg.Fsync)
+	}
+	if cfg.Databases < 1 {
+		return fmt.Errorf("--databases must be at least 1")
+	}
+	if cfg.MaxClients < 1 {
+		return fmt.Errorf("--maxclients must be at least 1")
+	}
+	if outLimit != "" {
+		l, err := server.ParseOutputLimit(outLimit)
+		if err != nil {
+			return fmt.Errorf("--client-output-buffer-limit: %v", err)
+		}
+		cfg.PubSubLimits = l
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package commands
+
+import (
+	"errors"
+
+	"github.com/mutexredis/mutexredis/mutex"
+)
+
+// Action is what the server does with one command.
+type Action struct {
+	// Reply, when Op and Run are unset, is the answer to send at once.
+	Reply any
+	// Op, when HasOp, is queued in the connection's keyspace; its Result
+	// (see OpReply) is the answer.
+	Op    mutex.Op
+	HasOp bool
+	// Run, when set, runs once every op queued before it has completed.
+	Run *Command
+}
+
+// Decide looks args up in the table and checks them against the
+// connection's state: unknown commands, arity, subscribed mode and MULTI
+// queueing are all decided here, so the server only moves bytes and ops.
+func Decide(cl *Client, args [][]byte) Action {
+	cmd := Lookup(args[0])
+	if cmd == nil {
+		if cl.Multi != nil {
+			cl.Multi.Aborted = true
+		}
+		return Action{Reply: UnknownCommand(args)}
+	}
+	if !cmd.CheckArity(len(args)) {
+		if cl.Multi != nil {
+			cl.Multi.Aborted = true
+		}
+		return Action{Reply: ArityError(cmd.Name)}
+	}
+	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
+		return Action{Reply: Error("ERR Can't execute '" + cmd.Name +
+			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
+	}
+	if cl.Multi != nil && !transactionControl(cmd) {
+		if cmd.Flags&NoMulti != 0 {
+			cl.Multi.Aborted = true
+			return Action{Reply: Error("ERR Command not allowed inside a transaction")}
+		}
+		cl.Multi.Queued = append(cl.Multi.Queued, cloneArgs(args))
+		return Action{Reply: Status("QUEUED")}
+	}
+	if cmd.Run != nil {
+		return Action{Run: cmd}
+	}
+	op, bad := cmd.Op(args)
+	if bad != nil {
+		return Action{Reply: bad}
+	}
+	return Action{Op: op, HasOp: true}
+}
+
+func cloneArgs(args [][]byte) [][]byte {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		buf = append(buf, a...)
+		out[i] = buf[len(buf)-len(a):]
+	}
+	return out
+}
+
+// OpReply is the reply to a completed op.
+func OpReply(op *mutex.Op) any {
+	if op.Err != nil {
+		return ErrorReply(op.Err)
+	}
+	return op.Result
+}
+
+// ErrorReply turns an error from the mutex into Redis's error reply: a
+// failed commit is MISCONF, as Redis answers writes it cannot persist.
+func ErrorReply(err error) Error {
+	var e Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, mutex.ErrClosed) {
+		return Error("ERR server is shutting down")
+	}
+	return Error("MISCONF Errors writing to the store: " + oneLine(err.Error()) +
+		". Commands that may modify the data set are refused until the store recovers.")
+}
+
+func oneLine(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}

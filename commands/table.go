@@ -1,0 +1,139 @@
+// Package commands is mutexredis's command table: every command's name,
+// arity, flags and handler, in one place that the server, COMMAND's output
+// and the docs all derive from.
+//
+// A command either runs at once on the connection (Run: PING, SELECT,
+// SUBSCRIBE …) or becomes a mutex.Op queued in the connection's keyspace
+// (Op: GET, SET, INCR …). An Op's Result is the command's reply; a command
+// that rejects its arguments does so before anything is queued.
+package commands
+
+import (
+	"strings"
+
+	"github.com/mutexredis/mutexredis/mutex"
+)
+
+// Flags describe a command, as Redis's command table does.
+type Flags uint16
+
+const (
+	Read       Flags = 1 << iota // reads keys (read phase)
+	Write                        // may modify keys (write phase)
+	Admin                        // server administration
+	PubSub                       // publish/subscribe
+	Fast                         // O(1) or O(log N)
+	Connection                   // connection state only
+	NoMulti                      // refused inside MULTI
+	Subscribed                   // allowed in RESP2 subscribed mode
+	NoAuth                       // allowed before AUTH
+	Loading                      // allowed while the store is failed/loading
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{
+	{Write, "write"}, {Read, "readonly"}, {Admin, "admin"}, {PubSub, "pubsub"},
+	{Fast, "fast"}, {NoMulti, "no-multi"}, {NoAuth, "no-auth"}, {Loading, "loading"},
+}
+
+// Names returns the Redis flag names of f, as COMMAND reports them.
+func (f Flags) Names() []any {
+	var names []any
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			names = append(names, Status(n.name))
+		}
+	}
+	return names
+}
+
+// Command is one entry of the table.
+type Command struct {
+	Name  string // lower case
+	Arity int    // as Redis: N means exactly N args (name included), -N at least N
+	Flags Flags
+	// Key positions for COMMAND: first, last (-1: the last argument), step.
+	FirstKey, LastKey, Step int
+	Summary                 string
+
+	// Exactly one of Run and Op is set.
+	// Run executes the command at once and returns its reply.
+	Run func(c *Ctx) any
+	// Op builds the keyspace operation whose Result is the reply, or
+	// returns a non-nil reply (an Error) when the arguments are invalid.
+	Op func(args [][]byte) (mutex.Op, any)
+}
+
+// Ctx is what a Run handler works with.
+type Ctx struct {
+	Args   [][]byte
+	Client *Client
+	Server Server
+}
+
+// CheckArity reports whether n arguments (name included) suit the command.
+func (c *Command) CheckArity(n int) bool {
+	if c.Arity >= 0 {
+		return n == c.Arity
+	}
+	return n >= -c.Arity
+}
+
+var table = map[string]*Command{}
+
+func register(cmds ...*Command) {
+	for _, c := range cmds {
+		if _, dup := table[c.Name]; dup {
+			panic("commands: duplicate command " + c.Name)
+		}
+		if (c.Run == nil) == (c.Op == nil) {
+			panic("commands: " + c.Name + " needs exactly one of Run and Op")
+		}
+		table[c.Name] = c
+	}
+}
+
+// Lookup finds a command by name, case-insensitively.
+func Lookup(name []byte) *Command {
+	if c, ok := table[string(name)]; ok { // the common case: clients send lower or upper case
+		return c
+	}
+	return table[strings.ToLower(string(name))]
+}
+
+// All returns every command.
+func All() []*Command {
+	list := make([]*Command, 0, len(table))
+	for _, c := range table {
+		list = append(list, c)
+	}
+	return list
+}
+
+// UnknownCommand is Redis's reply to a command it does not have.
+func UnknownCommand(args [][]byte) Error {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(clip(args[0]))
+	b.WriteString("', with args beginning with: ")
+	for _, a := range args[1:] {
+		b.WriteString("'")
+		b.WriteString(clip(a))
+		b.WriteString("' ")
+	}
+	return Error(b.String())
+}
+
+// clip shortens an argument quoted in an error message, as Redis does.
+func clip(a []byte) string {
+	const max = 128
+	s := string(a[:min(len(a), max)])
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}

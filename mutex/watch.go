@@ -1,0 +1,95 @@
+package mutex
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Watch notices writes to a set of keys, for optimistic transactions
+// (Redis's WATCH). It is marked changed by every write phase that mutates
+// one of its keys after Keyspace.Watch returned, including writes that were
+// already queued then but not yet applied. Clearing the keyspace changes
+// every watch on it. A write op can test Changed inside its own write phase
+// and see every mutation queued before it.
+type Watch struct {
+	ks      *Keyspace
+	keys    []string
+	changed atomic.Bool
+}
+
+// watches is a keyspace's registry of watched keys.
+type watches struct {
+	mu    sync.Mutex
+	byKey map[string][]*Watch
+	n     atomic.Int32 // number of registered watches: a lock-free "any?"
+}
+
+// Watch starts watching keys.
+func (k *Keyspace) Watch(keys ...[]byte) *Watch {
+	w := &Watch{ks: k, keys: make([]string, len(keys))}
+	k.watches.mu.Lock()
+	defer k.watches.mu.Unlock()
+	if k.watches.byKey == nil {
+		k.watches.byKey = map[string][]*Watch{}
+	}
+	for i, key := range keys {
+		w.keys[i] = string(key)
+		k.watches.byKey[w.keys[i]] = append(k.watches.byKey[w.keys[i]], w)
+	}
+	k.watches.n.Add(1)
+	return w
+}
+
+// Changed reports whether a watched key has been written since the watch began.
+func (w *Watch) Changed() bool { return w.changed.Load() }
+
+// Keyspace returns the keyspace the watch is on.
+func (w *Watch) Keyspace() *Keyspace { return w.ks }
+
+// Close stops the watch.
+func (w *Watch) Close() {
+	ws := &w.ks.watches
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, key := range w.keys {
+		list := ws.byKey[key]
+		for i, x := range list {
+			if x == w {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(ws.byKey, key)
+		} else {
+			ws.byKey[key] = list
+		}
+	}
+	ws.n.Add(-1)
+}
+
+// touch marks the watches on key changed.
+func (ws *watches) touch(key []byte) {
+	if ws.n.Load() == 0 {
+		return
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, w := range ws.byKey[string(key)] {
+		w.changed.Store(true)
+	}
+}
+
+// touchAll marks every watch changed.
+func (ws *watches) touchAll() {
+	if ws.n.Load() == 0 {
+		return
+	}
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	for _, list := range ws.byKey {
+		for _, w := range list {
+			w.changed.Store(true)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/mutexredis/mutexredis/commands"
+	"github.com/mutexredis/mutexredis/mutex"
+	"github.com/tidwall/redcon"
+)
+
+// conn is one client connection. Its goroutine reads a pipeline (every
+// complete command the client has sent), hands the keyspace commands to the
+// mutex together, and writes the replies in order.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	out    output
+	client commands.Client
+
+	ks      *mutex.Keyspace // the selected keyspace, cached
+	replies []any           // per command of the pipeline being handled
+	ops     []mutex.Op      // the ops waiting to be submitted
+	opSlot  []int           // which reply each op answers
+	wbuf    []byte
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, out: output{nc: nc}}
+	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c}
+	return c
+}
+
+// closeRead stops the connection from reading more commands; the pipeline
+// it is handling still gets its replies.
+func (c *conn) closeRead() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		tc.CloseRead()
+		return
+	}
+	c.nc.Close()
+}
+
+func (c *conn) serve() {
+	defer c.s.removeConn(c)
+	defer c.cleanup()
+	rd := redcon.NewReader(c.nc)
+	for {
+		cmds, err := rd.ReadCommands()
+		if err != nil {
+			if isProtocolError(err) {
+				c.out.reply(commands.AppendReply(nil, commands.Error("ERR "+err.Error())))
+			}
+			return
+		}
+		c.handle(cmds)
+		if c.client.Close {
+			return
+		}
+	}
+}
+
+func isProtocolError(err error) bool {
+	return !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && strings.HasPrefix(err.Error(), "Protocol error")
+}
+
+func (c *conn) cleanup() {
+	if c.client.Subscriptions() > 0 {
+		c.s.Unsubscribe(&c.client, false, nil)
+		c.s.Unsubscribe(&c.client, true, nil)
+	}
+	c.client.Unwatch()
+	c.out.fail() // closes the socket
+}
+
+// handle runs one pipeline. Keyspace commands are collected and submitted
+// together, so that they join the same phases; a command that runs at once
+// (PING, SELECT, SUBSCRIBE …) first waits for the ones before it, so every
+// command takes effect in the order sent.
+func (c *conn) handle(cmds []redcon.Command) {
+	c.replies = c.replies[:0]
+	for _, cmd := range cmds {
+		if len(cmd.Args) == 0 {
+			continue
+		}
+		slot := len(c.replies)
+		c.replies = append(c.replies, nil)
+		act := commands.Decide(&c.client, cmd.Args)
+		switch {
+		case act.HasOp:
+			c.ops = append(c.ops, act.Op)
+			c.opSlot = append(c.opSlot, slot)
+		case act.Run != nil:
+			c.submit()
+			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: cmd.Args, Client: &c.client, Server: c.s})
+		default:
+			c.replies[slot] = act.Reply
+		}
+		if c.client.Close {
+			break
+		}
+	}
+	c.submit()
+	c.wbuf = c.wbuf[:0]
+	for _, r := range c.replies {
+		c.wbuf = commands.AppendReply(c.wbuf, r)
+	}
+	clear(c.replies)
+	if len(c.wbuf) > 0 {
+		c.out.reply(c.wbuf)
+	}
+}
+
+// submit queues the collected ops in the selected keyspace and waits.
+func (c *conn) submit() {
+	if len(c.ops) == 0 {
+		return
+	}
+	err := c.keyspace()
+	if err == nil {
+		err = c.ks.Do(context.Background(), c.ops)
+	}
+	for i := range c.ops {
+		if err != nil {
+			c.replies[c.opSlot[i]] = commands.ErrorReply(err)
+		} else {
+			c.replies[c.opSlot[i]] = commands.OpReply(&c.ops[i])
+		}
+	}
+	clear(c.ops)
+	c.ops, c.opSlot = c.ops[:0], c.opSlot[:0]
+}
+
+func (c *conn) keyspace() error {
+	if c.ks != nil && c.ks.Name() == c.client.Keyspace {
+		return nil
+	}
+	ks, err := c.s.Keyspace(c.client.Keyspace)
+	if err != nil {
+		return err
+	}
+	c.ks = ks
+	return nil
+}

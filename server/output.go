@@ -1,0 +1,127 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// output is a connection's outgoing side. Replies are written by the
+// connection's own goroutine, inline; pub/sub messages are appended by
+// publishers, who never block: a flusher goroutine writes them. Pending
+// bytes are bounded by the pub/sub limits of Redis's
+// client-output-buffer-limit: past the hard limit, or past the soft limit
+// for longer than softFor, the connection is closed.
+type output struct {
+	nc net.Conn
+
+	mu        sync.Mutex
+	pending   []byte // accepted, not yet written
+	writing   bool   // a goroutine is writing; it will also write pending
+	closed    bool
+	softSince time.Time // when pending first passed the soft limit
+}
+
+// limits is a client-output-buffer-limit class; zero values mean no limit.
+type limits struct {
+	hard, soft int
+	softFor    time.Duration
+}
+
+// reply writes b (owned by the caller, reusable once reply returns) after
+// everything already pending.
+func (o *output) reply(b []byte) error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return net.ErrClosed
+	}
+	if o.writing || len(o.pending) > 0 {
+		o.pending = append(o.pending, b...)
+		if o.writing {
+			o.mu.Unlock()
+			return nil
+		}
+		o.writing = true
+		o.mu.Unlock()
+		return o.writePending()
+	}
+	o.writing = true
+	o.mu.Unlock()
+	if _, err := o.nc.Write(b); err != nil {
+		o.fail()
+		return err
+	}
+	return o.writePending()
+}
+
+// message queues a pub/sub message without blocking; it closes the
+// connection instead when the message would pass lim.
+func (o *output) message(b []byte, lim limits) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	n := len(o.pending) + len(b)
+	switch {
+	case lim.hard > 0 && n > lim.hard:
+		o.closeLocked()
+		return
+	case lim.soft > 0 && n > lim.soft:
+		if o.softSince.IsZero() {
+			o.softSince = time.Now()
+		} else if time.Since(o.softSince) > lim.softFor {
+			o.closeLocked()
+			return
+		}
+	default:
+		o.softSince = time.Time{}
+	}
+	o.pending = append(o.pending, b...)
+	if !o.writing {
+		o.writing = true
+		go o.writePending()
+	}
+}
+
+// writePending writes until nothing is pending, then releases writing.
+func (o *output) writePending() error {
+	var buf []byte
+	for {
+		o.mu.Lock()
+		if len(o.pending) == 0 || o.closed {
+			o.writing = false
+			o.mu.Unlock()
+			return nil
+		}
+		buf, o.pending = o.pending, buf[:0]
+		o.mu.Unlock()
+		if _, err := o.nc.Write(buf); err != nil {
+			o.fail()
+			return err
+		}
+	}
+}
+
+func (o *output) fail() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closeLocked()
+}
+
+func (o *output) closeLocked() {
+	if !o.closed {
+		o.closed = true
+		o.writing = false
+		o.pending = nil
+		o.nc.Close()
+	}
+}
+
+// pendingBytes is the output not yet handed to the socket.
+func (o *output) pendingBytes() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}

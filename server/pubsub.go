@@ -1,0 +1,153 @@
+package server
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/mutexredis/mutexredis/glob"
+	"github.com/tidwall/redcon"
+)
+
+// pubsub routes messages to subscribed connections. Publishing never
+// blocks: each receiver's output takes the message or drops the
+// connection (output.message).
+type pubsub struct {
+	mu       sync.RWMutex
+	channels map[string]map[*conn]struct{}
+	patterns map[string]map[*conn]struct{}
+	limits   func() limits // the current client-output-buffer-limit pubsub
+}
+
+func newPubSub(lim func() limits) *pubsub {
+	return &pubsub{channels: map[string]map[*conn]struct{}{}, patterns: map[string]map[*conn]struct{}{}, limits: lim}
+}
+
+func (p *pubsub) table(pattern bool) map[string]map[*conn]struct{} {
+	if pattern {
+		return p.patterns
+	}
+	return p.channels
+}
+
+// add subscribes c to name; false if it already was.
+func (p *pubsub) add(c *conn, pattern bool, name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.table(pattern)
+	subs := t[name]
+	if subs == nil {
+		subs = map[*conn]struct{}{}
+		t[name] = subs
+	}
+	if _, ok := subs[c]; ok {
+		return false
+	}
+	subs[c] = struct{}{}
+	return true
+}
+
+// remove unsubscribes c from name; false if it was not subscribed.
+func (p *pubsub) remove(c *conn, pattern bool, name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.table(pattern)
+	subs := t[name]
+	if _, ok := subs[c]; !ok {
+		return false
+	}
+	delete(subs, c)
+	if len(subs) == 0 {
+		delete(t, name)
+	}
+	return true
+}
+
+// publish sends msg to channel's subscribers and to every matching pattern
+// subscription, and returns how many received it.
+func (p *pubsub) publish(channel string, msg []byte) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	lim := p.limits()
+	n := 0
+	if subs := p.channels[channel]; len(subs) > 0 {
+		b := appendMessage(nil, "message", "", channel, msg)
+		for c := range subs {
+			c.out.message(b, lim)
+			n++
+		}
+	}
+	for pat, subs := range p.patterns {
+		if !glob.Match(pat, channel) {
+			continue
+		}
+		b := appendMessage(nil, "pmessage", pat, channel, msg)
+		for c := range subs {
+			c.out.message(b, lim)
+			n++
+		}
+	}
+	return n
+}
+
+// listened reports whether a message on channel would reach anyone.
+func (p *pubsub) listened(channel string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if len(p.channels[channel]) > 0 {
+		return true
+	}
+	for pat := range p.patterns {
+		if glob.Match(pat, channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// channelsMatching lists the channels with subscribers, sorted.
+func (p *pubsub) channelsMatching(pattern []byte) []any {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var names []string
+	for ch := range p.channels {
+		if pattern == nil || glob.Match(string(pattern), ch) {
+			names = append(names, ch)
+		}
+	}
+	sort.Strings(names)
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = n
+	}
+	return out
+}
+
+func (p *pubsub) numSub(channel string) int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return int64(len(p.channels[channel]))
+}
+
+func (p *pubsub) numPat() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for _, subs := range p.patterns {
+		n += len(subs)
+	}
+	return int64(n)
+}
+
+// appendMessage encodes a message or pmessage push (pattern "" for message).
+func appendMessage(b []byte, kind, pattern, channel string, msg []byte) []byte {
+	if kind == "pmessage" {
+		b = redcon.AppendArray(b, 4)
+		b = redcon.AppendBulkString(b, kind)
+		b = redcon.AppendBulkString(b, pattern)
+	} else {
+		b = redcon.AppendArray(b, 3)
+		b = redcon.AppendBulkString(b, kind)
+	}
+	b = redcon.AppendBulkString(b, channel)
+	return redcon.AppendBulk(b, msg)
+}
