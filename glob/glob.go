@@ -2,10 +2,10 @@
 // stringmatchlen of Redis's util.c), as PSUBSCRIBE, PUBSUB CHANNELS and
 // CONFIG GET use them:
 //
-//	*      any run of bytes, the empty one included
-//	?      any one byte
-//	[abc]  one of the listed bytes; [^abc] none of them; [a-z] a range
-//	\x     the byte x itself
+//   - any run of bytes, the empty one included
+//     ?      any one byte
+//     [abc]  one of the listed bytes; [^abc] none of them; [a-z] a range
+//     \x     the byte x itself
 package glob
 
 // Match reports whether s matches pattern. It backtracks only to the last

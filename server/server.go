@@ -29,7 +29,7 @@ type Server struct {
 	pubsub *pubsub
 
 	ksMu      sync.Mutex
-	keyspaces map[string]*mutex.Keyspace    // opened in this process
+	keyspaces map[string]*mutex.Keyspace     // opened in this process
 	feeds     map[string]*mutex.Subscription // event feeds running, by keyspace
 
 	connMu   sync.Mutex
