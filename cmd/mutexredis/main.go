@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -26,6 +27,7 @@ func main() {
 	fs.IntVar(&cfg.Databases, "databases", cfg.Databases, "number of numbered keyspaces (SELECT 0..n-1)")
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum number of connected clients")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
 	fs.Parse(os.Args[1:])
 
@@ -43,9 +45,22 @@ func main() {
 		log.Error("cannot listen", "error", err)
 		os.Exit(1)
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cannot profile", "error", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Serve(ctx); err != nil {
+		log.Error("shutdown", "error", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
