@@ -11,6 +11,8 @@ type Client struct {
 	LibVer   string
 	Keyspace string // the selected keyspace: "0" … or a name
 	Addr     string
+	// Authenticated is false until AUTH succeeds on a server with a password.
+	Authenticated bool
 
 	// Channels and Patterns are the connection's subscriptions, kept by
 	// the Server's Subscribe/Unsubscribe.
@@ -58,4 +60,7 @@ type Server interface {
 	ConfigSet(name, value string) any
 	// Shutdown stops the server gracefully.
 	Shutdown()
+	// Authenticate checks credentials (user "" means "default"): nil if
+	// they are right, else the Error to send.
+	Authenticate(user, pass []byte) any
 }

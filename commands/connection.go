@@ -25,7 +25,8 @@ func init() {
 		&Command{Name: "info", Arity: -1, Flags: Loading, Run: info},
 		&Command{Name: "config", Arity: -2, Flags: Admin | Loading | NoMulti, Run: config},
 		&Command{Name: "shutdown", Arity: -1, Flags: Admin | NoMulti | Loading, Run: shutdown},
-		&Command{Name: "reset", Arity: 1, Flags: Fast | Connection | Subscribed | NoMulti, Run: reset},
+		&Command{Name: "reset", Arity: 1, Flags: Fast | Connection | Subscribed | NoMulti | NoAuth, Run: reset},
+		&Command{Name: "auth", Arity: -2, Flags: Fast | Connection | NoAuth | NoMulti | Loading, Run: auth},
 	)
 }
 
@@ -92,7 +93,11 @@ func hello(c *Ctx) any {
 		for args = args[1:]; len(args) > 0; {
 			switch {
 			case isOption(args[0], "AUTH") && len(args) >= 3:
-				args = args[3:] // no password is configured: any credentials pass, as in Redis without requirepass
+				if bad := c.Server.Authenticate(args[1], args[2]); bad != nil {
+					return bad
+				}
+				c.Client.Authenticated = true
+				args = args[3:]
 			case isOption(args[0], "SETNAME") && len(args) >= 2:
 				if bad := setName(c.Client, args[1]); bad != nil {
 					return bad
@@ -103,6 +108,9 @@ func hello(c *Ctx) any {
 			}
 		}
 	}
+	if !c.Client.Authenticated {
+		return Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+	}
 	return []any{
 		"server", "redis",
 		"version", Version,
@@ -112,6 +120,23 @@ func hello(c *Ctx) any {
 		"role", "master",
 		"modules", []any{},
 	}
+}
+
+func auth(c *Ctx) any {
+	var user, pass []byte
+	switch len(c.Args) {
+	case 2:
+		pass = c.Args[1]
+	case 3:
+		user, pass = c.Args[1], c.Args[2]
+	default:
+		return ErrSyntax
+	}
+	if bad := c.Server.Authenticate(user, pass); bad != nil {
+		return bad
+	}
+	c.Client.Authenticated = true
+	return OK
 }
 
 func setName(cl *Client, name []byte) any {
@@ -298,7 +323,9 @@ func reset(c *Ctx) any {
 	c.Server.Unsubscribe(c.Client, false, nil)
 	c.Server.Unsubscribe(c.Client, true, nil)
 	c.Client.Multi = nil
+	c.Client.Unwatch()
 	c.Client.Keyspace = "0"
 	c.Client.Name = ""
+	c.Client.Authenticated = c.Server.Authenticate(nil, nil) == nil // back to the state of a new connection
 	return Status("RESET")
 }

@@ -35,6 +35,9 @@ func Decide(cl *Client, args [][]byte) Action {
 		}
 		return Action{Reply: ArityError(cmd.Name)}
 	}
+	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
+		return Action{Reply: Error("NOAUTH Authentication required.")}
+	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
 		return Action{Reply: Error("ERR Can't execute '" + cmd.Name +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}

@@ -23,21 +23,42 @@ type Config struct {
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
 
+	// ProtectedMode refuses non-loopback clients while no password is set.
+	ProtectedMode bool
+
+	// TLS: a TLS listener on TLSPort (0: none) for every Bind address.
+	// TLSAuthClients is "yes" (client certificates required), "optional"
+	// or "no", as Redis's tls-auth-clients.
+	TLSPort        int
+	TLSCertFile    string
+	TLSKeyFile     string
+	TLSCACertFile  string
+	TLSAuthClients string
+
 	mu           sync.Mutex
 	PubSubLimits limits // client-output-buffer-limit pubsub
+	RequirePass  string
+}
+
+func (c *Config) requirePass() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.RequirePass
 }
 
 // DefaultConfig is mutexredis with no flags.
 func DefaultConfig() *Config {
 	return &Config{
-		Bind:         []string{"127.0.0.1"},
-		Port:         6379,
-		Dir:          "./data",
-		Fsync:        "always",
-		Databases:    16,
-		MaxClients:   10000,
-		MaxQueuedOps: 65536,
-		PubSubLimits: limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
+		Bind:           []string{"127.0.0.1"},
+		Port:           6379,
+		Dir:            "./data",
+		Fsync:          "always",
+		Databases:      16,
+		MaxClients:     10000,
+		MaxQueuedOps:   65536,
+		ProtectedMode:  true,
+		TLSAuthClients: "yes",
+		PubSubLimits:   limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
 	}
 }
 
@@ -60,6 +81,13 @@ var params = map[string]param{
 	"databases":  {get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
 	"maxclients": {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	"fsync":      {get: func(c *Config) string { return c.Fsync }},
+	"tls-port":   {get: func(c *Config) string { return strconv.Itoa(c.TLSPort) }},
+	"protected-mode": {get: func(c *Config) string {
+		if c.ProtectedMode {
+			return "yes"
+		}
+		return "no"
+	}},
 	// Redis's persistence settings, answered so that tools asking about
 	// them (redis-benchmark does) see what mutexredis does: every write is
 	// logged, fsync'd per batch unless --fsync never, and no snapshots.
@@ -71,6 +99,15 @@ var params = map[string]param{
 		return "always"
 	}},
 	"save": {get: func(*Config) string { return "" }},
+	"requirepass": {
+		get: func(c *Config) string { return c.requirePass() },
+		set: func(c *Config, v string) error {
+			c.mu.Lock()
+			c.RequirePass = v
+			c.mu.Unlock()
+			return nil
+		},
+	},
 	"client-output-buffer-limit": {
 		get: func(c *Config) string {
 			l := c.pubsubLimits()

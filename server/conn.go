@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/mutex"
@@ -30,18 +31,18 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, out: output{nc: nc}}
-	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c}
+	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c,
+		Authenticated: s.cfg.requirePass() == ""}
 	return c
 }
 
 // closeRead stops the connection from reading more commands; the pipeline
 // it is handling still gets its replies.
 func (c *conn) closeRead() {
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		tc.CloseRead()
-		return
-	}
-	c.nc.Close()
+	// Unblock the reader without cutting the reply in flight; a client
+	// that does not read its replies gets a few seconds, not forever.
+	c.nc.SetReadDeadline(time.Now())
+	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 }
 
 func (c *conn) serve() {

@@ -7,6 +7,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,15 +65,34 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Listen opens the configured listeners.
+// Listen opens the configured listeners: plain TCP on Port (unless 0) and
+// TLS on TLSPort (unless 0), on every Bind address.
 func (s *Server) Listen() error {
-	for _, host := range s.cfg.Bind {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(s.cfg.Port)))
-		if err != nil {
-			s.closeListeners()
+	var tlsConf *tls.Config
+	if s.cfg.TLSPort != 0 {
+		var err error
+		if tlsConf, err = s.cfg.tlsConfig(); err != nil {
 			return err
 		}
-		s.lns = append(s.lns, ln)
+	}
+	for _, host := range s.cfg.Bind {
+		for _, port := range []int{s.cfg.Port, s.cfg.TLSPort} {
+			if port == 0 {
+				continue
+			}
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				s.closeListeners()
+				return err
+			}
+			if port == s.cfg.TLSPort {
+				ln = tls.NewListener(ln, tlsConf)
+			}
+			s.lns = append(s.lns, ln)
+		}
+	}
+	if len(s.lns) == 0 {
+		return errors.New("nothing to listen on: --port and --tls-port are both 0")
 	}
 	return nil
 }
@@ -144,8 +166,12 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		if len(s.conns) >= s.cfg.MaxClients {
 			s.connMu.Unlock()
-			nc.Write([]byte("-ERR max number of clients reached\r\n"))
-			nc.Close()
+			refuse(nc, "ERR max number of clients reached")
+			continue
+		}
+		if s.cfg.ProtectedMode && s.cfg.requirePass() == "" && !isLoopback(nc.RemoteAddr()) {
+			s.connMu.Unlock()
+			refuse(nc, errProtected)
 			continue
 		}
 		c := newConn(s, nc)
@@ -155,6 +181,25 @@ func (s *Server) accept(ln net.Listener) {
 		go c.serve()
 	}
 }
+
+// refuse answers a connection that will not be served with one error, in
+// the background: a client that does not read must not stall accept.
+func refuse(nc net.Conn, msg string) {
+	go func() {
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("-" + msg + "\r\n"))
+		nc.Close()
+	}()
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+const errProtected = "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. " +
+	"In this mode connections are only accepted from the loopback interface. If you want to connect from external computers, " +
+	"set a password with --requirepass, or disable protected mode with --protected-mode no."
 
 func (s *Server) removeConn(c *conn) {
 	s.connMu.Lock()
@@ -310,3 +355,29 @@ func (s *Server) ConfigGet(pattern string) []any { return s.cfg.get(pattern) }
 func (s *Server) ConfigSet(name, value string) any { return s.cfg.set(name, value) }
 
 func (s *Server) connOf(cl *commands.Client) *conn { return cl.Conn.(*conn) }
+
+// Authenticate implements commands.Server. The comparison takes the same
+// time whatever the password's contents or length.
+func (s *Server) Authenticate(user, pass []byte) any {
+	want := s.cfg.requirePass()
+	if want == "" {
+		if user == nil && pass != nil {
+			return commands.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		}
+		if user == nil || string(user) == "default" {
+			return nil // the default user has no password
+		}
+		return errWrongPass
+	}
+	if pass == nil { // asked whether a new connection is authenticated
+		return errWrongPass
+	}
+	got, exp := sha256.Sum256(pass), sha256.Sum256([]byte(want))
+	userOK := user == nil || string(user) == "default"
+	if subtle.ConstantTimeCompare(got[:], exp[:]) != 1 || !userOK {
+		return errWrongPass
+	}
+	return nil
+}
+
+var errWrongPass = commands.Error("WRONGPASS invalid username-password pair or user is disabled.")

@@ -26,13 +26,20 @@ func main() {
 	fs.StringVar(&cfg.Fsync, "fsync", cfg.Fsync, "always: fsync every write batch before acknowledging it; never: leave it to the OS")
 	fs.IntVar(&cfg.Databases, "databases", cfg.Databases, "number of numbered keyspaces (SELECT 0..n-1)")
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum number of connected clients")
+	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must give with AUTH or HELLO … AUTH")
+	protected := fs.String("protected-mode", "yes", "yes: without a password, refuse clients that are not on loopback")
+	fs.IntVar(&cfg.TLSPort, "tls-port", 0, "TLS port (0: no TLS)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", "", "server certificate (PEM)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "server private key (PEM)")
+	fs.StringVar(&cfg.TLSCACertFile, "tls-ca-cert-file", "", "CA certificates that client certificates must chain to (PEM)")
+	fs.StringVar(&cfg.TLSAuthClients, "tls-auth-clients", cfg.TLSAuthClients, "client certificates: yes (required), optional, or no")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
 	fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := configure(cfg, *bind, *outLimit); err != nil {
+	if err := configure(cfg, *bind, *outLimit, *protected); err != nil {
 		fmt.Fprintln(os.Stderr, "mutexredis:", err)
 		os.Exit(2)
 	}
@@ -65,7 +72,15 @@ func main() {
 	}
 }
 
-func configure(cfg *server.Config, bind, outLimit string) error {
+func configure(cfg *server.Config, bind, outLimit, protected string) error {
+	switch protected {
+	case "yes":
+		cfg.ProtectedMode = true
+	case "no":
+		cfg.ProtectedMode = false
+	default:
+		return fmt.Errorf("--protected-mode must be yes or no")
+	}
 	cfg.Bind = strings.Fields(bind)
 	if len(cfg.Bind) == 0 {
 		return fmt.Errorf("--bind needs an address")
