@@ -158,7 +158,7 @@ func setOp(args [][]byte) (mutex.Op, any) {
 		return mutex.Op{}, bad
 	}
 	if !o.nx && !o.xx && !o.get && o.cond == nil {
-		return mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return OK, tx.Set(key, value) }), nil
+		return mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return OK, setKey(tx, key, value, "set") }), nil
 	}
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		old, exists, err := tx.Get(key)
@@ -172,7 +172,7 @@ func setOp(args [][]byte) (mutex.Op, any) {
 			}
 		}
 		if apply {
-			if err := tx.Set(key, value); err != nil {
+			if err := setKey(tx, key, value, "set"); err != nil {
 				return nil, err
 			}
 		}
@@ -193,7 +193,7 @@ func setnxOp(args [][]byte) (mutex.Op, any) {
 		if err != nil || exists {
 			return int64(0), err
 		}
-		return int64(1), tx.Set(key, value)
+		return int64(1), setKey(tx, key, value, "set")
 	}), nil
 }
 
@@ -204,7 +204,7 @@ func msetOp(args [][]byte) (mutex.Op, any) {
 	}
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		for i := 0; i < len(pairs); i += 2 {
-			if err := tx.Set(pairs[i], pairs[i+1]); err != nil {
+			if err := setKey(tx, pairs[i], pairs[i+1], "set"); err != nil {
 				return nil, err
 			}
 		}
@@ -217,7 +217,7 @@ func delOp(args [][]byte) (mutex.Op, any) {
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		var n int64
 		for _, k := range keys {
-			existed, err := tx.Delete(k)
+			existed, err := delKey(tx, k)
 			if err != nil {
 				return nil, err
 			}

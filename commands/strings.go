@@ -83,7 +83,7 @@ func incrOp(sign int64, byArg bool) func([][]byte) (mutex.Op, any) {
 				return ErrOverflow, nil
 			}
 			cur += delta
-			return cur, tx.Set(key, strconv.AppendInt(nil, cur, 10))
+			return cur, setKey(tx, key, strconv.AppendInt(nil, cur, 10), "incrby")
 		}), nil
 	}
 }
@@ -124,7 +124,7 @@ func incrbyfloatOp(args [][]byte) (mutex.Op, any) {
 			return Error("ERR increment would produce NaN or Infinity"), nil
 		}
 		v := []byte(strconv.FormatFloat(cur, 'f', -1, 64))
-		return v, tx.Set(key, v)
+		return v, setKey(tx, key, v, "incrbyfloat")
 	}), nil
 }
 
@@ -139,7 +139,7 @@ func appendOp(args [][]byte) (mutex.Op, any) {
 			return Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), nil
 		}
 		v := append(old, suffix...)
-		return int64(len(v)), tx.Set(key, v)
+		return int64(len(v)), setKey(tx, key, v, "append")
 	}), nil
 }
 
@@ -150,7 +150,7 @@ func getsetOp(args [][]byte) (mutex.Op, any) {
 		if err != nil {
 			return nil, err
 		}
-		return old, tx.Set(key, value)
+		return old, setKey(tx, key, value, "set")
 	}), nil
 }
 
@@ -161,7 +161,7 @@ func getdelOp(args [][]byte) (mutex.Op, any) {
 		if !ok || err != nil {
 			return nil, err
 		}
-		_, err = tx.Delete(key)
+		_, err = delKey(tx, key)
 		return old, err
 	}), nil
 }
@@ -192,7 +192,7 @@ func setrangeOp(args [][]byte) (mutex.Op, any) {
 			v = append(v, make([]byte, end-len(v))...)
 		}
 		copy(v[offset:], value)
-		return int64(len(v)), tx.Set(key, v)
+		return int64(len(v)), setKey(tx, key, v, "setrange")
 	}), nil
 }
 
@@ -209,7 +209,7 @@ func msetnxOp(args [][]byte) (mutex.Op, any) {
 			}
 		}
 		for i := 0; i < len(pairs); i += 2 {
-			if err := tx.Set(pairs[i], pairs[i+1]); err != nil {
+			if err := setKey(tx, pairs[i], pairs[i+1], "set"); err != nil {
 				return nil, err
 			}
 		}
@@ -289,7 +289,7 @@ func delexOp(args [][]byte) (mutex.Op, any) {
 				return int64(0), nil
 			}
 		}
-		if _, err := tx.Delete(key); err != nil {
+		if _, err := delKey(tx, key); err != nil {
 			return nil, err
 		}
 		return int64(1), nil

@@ -16,7 +16,8 @@ const (
 	// committed. Seq is the batch number; Ops lists its mutations in order.
 	EventWrites
 	// EventFlushed: the batch Seq has been committed (Err nil) or has failed
-	// (Err set). Count is its number of mutations.
+	// (Err set). Count is its number of mutations; Notes are the notes its
+	// write ops attached (Tx.Note), when it committed.
 	EventFlushed
 )
 
@@ -40,6 +41,7 @@ type Event struct {
 	Ops      []Access
 	Count    int
 	Err      error
+	Notes    []any
 }
 
 // ErrSlowSubscriber is what Subscription.Err reports after the subscription

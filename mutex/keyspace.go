@@ -268,7 +268,7 @@ func (k *Keyspace) writePhase() {
 	for i, req := range reqs {
 		starts[i] = req.next
 	}
-	seq, count, err := k.applyBatch(reqs)
+	seq, count, notes, err := k.applyBatch(reqs)
 	s.dbMu.RUnlock()
 	for i, req := range reqs {
 		for j := starts[i]; j < req.next; j++ {
@@ -282,7 +282,10 @@ func (k *Keyspace) writePhase() {
 		}
 	}
 	if count > 0 {
-		k.emit(Event{Kind: EventFlushed, Seq: seq, Count: count, Err: err})
+		if err != nil {
+			notes = nil // what did not happen is not announced
+		}
+		k.emit(Event{Kind: EventFlushed, Seq: seq, Count: count, Err: err, Notes: notes})
 	}
 	for _, req := range reqs {
 		k.route(req)
@@ -292,9 +295,10 @@ func (k *Keyspace) writePhase() {
 
 // applyBatch runs the queued writes of reqs into one batch and commits it.
 // It returns the batch number the phase's AfterWrites report, the number of
-// mutations, and the error every op of the batch gets. A batch without
-// mutations is not committed. Caller holds store.dbMu for reading.
-func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, err error) {
+// mutations, the ops' notes, and the error every op of the batch gets. A
+// batch without mutations is not committed. Caller holds store.dbMu for
+// reading.
+func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, err error) {
 	s := k.store
 	// Ops stop at the first read: it waits for the next read phase.
 	runWrites := func(tx *Tx) {
@@ -309,21 +313,24 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, err error
 	}
 	if err := s.Failed(); err != nil {
 		runWrites(nil)
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{Reader: Reader{r: b, prefix: k.prefix, end: k.end}, b: b, watches: &k.watches, lastSeq: k.lastSeq.Load()}
 	if k.listening() {
-		tx.muts = new([]Access)
+		tx.muts, tx.notes = new([]Access), new([]any)
 	}
 	runWrites(tx)
+	if tx.notes != nil {
+		notes = *tx.notes
+	}
 	if tx.mutations == 0 {
-		return k.lastSeq.Load(), 0, nil
+		return k.lastSeq.Load(), 0, nil, nil
 	}
 	seq = k.lastSeq.Load() + 1
 	if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
-		return seq, tx.mutations, err
+		return seq, tx.mutations, nil, err
 	}
 	if tx.muts != nil {
 		k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
@@ -338,10 +345,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, err error
 		undo, uerr := undoFor(b, k.snap)
 		k.undo = append(k.undo, undo...)
 		s.commitFailed(errors.Join(err, uerr))
-		return seq, tx.mutations, err
+		return seq, tx.mutations, nil, err
 	}
 	k.lastSeq.Store(seq)
 	k.snap.Close()
 	k.snap = s.db.NewSnapshot()
-	return seq, tx.mutations, nil
+	return seq, tx.mutations, notes, nil
 }

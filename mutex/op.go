@@ -251,6 +251,7 @@ type Tx struct {
 	b         *pebble.Batch
 	mutations int
 	muts      *[]Access // nil when nobody listens to the writes event
+	notes     *[]any    // nil when nobody listens to the flushed event
 	watches   *watches
 	lastSeq   uint64
 }
@@ -294,6 +295,20 @@ func (tx *Tx) Delete(key []byte) (bool, error) {
 	tx.recordMutation(Access{Op: "del", Key: key})
 	tx.watches.touch(key)
 	return true, nil
+}
+
+// Listening reports whether the keyspace's events have a subscriber: notes
+// are only kept then, so a note that is costly to build can be skipped.
+func (tx *Tx) Listening() bool { return tx.notes != nil }
+
+// Note attaches n to the batch: the flushed event of a committed batch
+// carries its ops' notes, in order (a failed batch carries none). The server
+// uses notes for Redis keyspace notifications. Notes are dropped when
+// nobody subscribes to the keyspace's events.
+func (tx *Tx) Note(n any) {
+	if tx.notes != nil {
+		*tx.notes = append(*tx.notes, n)
+	}
 }
 
 // Clear removes every key of the keyspace.

@@ -99,6 +99,15 @@ var params = map[string]param{
 		return "always"
 	}},
 	"save": {get: func(*Config) string { return "" }},
+	"notify-keyspace-events": {
+		get: func(*Config) string { return commands.NotifyKeyspaceEvents() },
+		set: func(_ *Config, v string) error {
+			if !commands.SetNotifyKeyspaceEvents(v) {
+				return fmt.Errorf("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+			}
+			return nil
+		},
+	},
 	"requirepass": {
 		get: func(c *Config) string { return c.requirePass() },
 		set: func(c *Config, v string) error {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
@@ -32,7 +33,7 @@ func (s *Server) refreshFeeds() {
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
 	for name, ks := range s.keyspaces {
-		wanted := false
+		wanted := commands.NotificationsOn() && s.pubsub.mayListenPrefix("__key")
 		for _, kind := range eventKinds {
 			if s.pubsub.listened(eventChannel(name, kind)) {
 				wanted = true
@@ -55,6 +56,9 @@ func (s *Server) refreshFeeds() {
 func (s *Server) runFeed(ks string, sub *mutex.Subscription) {
 	var buf []byte
 	for e := range sub.C {
+		if len(e.Notes) > 0 {
+			s.publishNotifications(ks, e.Notes)
+		}
 		ch := eventChannel(ks, e.Kind)
 		if !s.pubsub.listened(ch) {
 			continue
@@ -70,6 +74,25 @@ func (s *Server) runFeed(ks string, sub *mutex.Subscription) {
 		}
 		s.ksMu.Unlock()
 		s.refreshFeeds()
+	}
+}
+
+// publishNotifications sends Redis keyspace notifications for a committed
+// batch: __keyspace@<ks>__:<key> carries the event name,
+// __keyevent@<ks>__:<event> the key.
+func (s *Server) publishNotifications(ks string, notes []any) {
+	keyspace, keyevent := commands.NotifyChannels()
+	for _, n := range notes {
+		note, ok := n.(commands.Notification)
+		if !ok {
+			continue
+		}
+		if keyspace {
+			s.pubsub.publish("__keyspace@"+ks+"__:"+string(note.Key), []byte(note.Event))
+		}
+		if keyevent {
+			s.pubsub.publish("__keyevent@"+ks+"__:"+note.Event, note.Key)
+		}
 	}
 }
 

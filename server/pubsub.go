@@ -2,6 +2,7 @@ package server
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/mutexredis/mutexredis/glob"
@@ -98,6 +99,23 @@ func (p *pubsub) listened(channel string) bool {
 	}
 	for pat := range p.patterns {
 		if glob.Match(pat, channel) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayListenPrefix reports whether some subscription could receive a
+// channel starting with prefix: an exact channel with that prefix, or any
+// pattern (patterns are not analysed).
+func (p *pubsub) mayListenPrefix(prefix string) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if len(p.patterns) > 0 {
+		return true
+	}
+	for ch := range p.channels {
+		if strings.HasPrefix(ch, prefix) {
 			return true
 		}
 	}

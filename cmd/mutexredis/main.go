@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/server"
 )
 
@@ -35,10 +36,15 @@ func main() {
 	fs.StringVar(&cfg.TLSAuthClients, "tls-auth-clients", cfg.TLSAuthClients, "client certificates: yes (required), optional, or no")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
+	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
 	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
 	fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if !commands.SetNotifyKeyspaceEvents(*notify) {
+		fmt.Fprintln(os.Stderr, "mutexredis: --notify-keyspace-events: invalid event class character; use 'Ag$lshzxeKEtmdn'")
+		os.Exit(2)
+	}
 	if err := configure(cfg, *bind, *outLimit, *protected); err != nil {
 		fmt.Fprintln(os.Stderr, "mutexredis:", err)
 		os.Exit(2)

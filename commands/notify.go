@@ -1,0 +1,132 @@
+package commands
+
+import (
+	"bytes"
+	"strings"
+	"sync/atomic"
+
+	"github.com/mutexredis/mutexredis/mutex"
+)
+
+// Redis keyspace notifications (notify-keyspace-events). Write commands
+// attach a Notification to their batch (mutex.Tx.Note) for every key they
+// change; the server publishes them on __keyspace@<ks>__:<key> and
+// __keyevent@<ks>__:<event> once the batch has committed. Nothing is built
+// unless notifications are enabled and somebody subscribes.
+
+// Notification is one keyspace event.
+type Notification struct {
+	Event string
+	Key   []byte
+}
+
+// Event classes, as Redis's notify-keyspace-events letters.
+const (
+	notifyKeyspace uint32 = 1 << iota // K
+	notifyKeyevent                    // E
+	notifyGeneric                     // g
+	notifyString                      // $
+	notifyList                        // l
+	notifySet                         // s
+	notifyHash                        // h
+	notifyZset                        // z
+	notifyExpired                     // x
+	notifyEvicted                     // e
+	notifyStream                      // t
+	notifyKeyMiss                     // m
+	notifyModule                      // d
+	notifyNew                         // n
+
+	notifyAll = notifyGeneric | notifyString | notifyList | notifySet | notifyHash |
+		notifyZset | notifyExpired | notifyEvicted | notifyStream | notifyModule // A
+)
+
+var notifyLetters = []struct {
+	letter byte
+	flag   uint32
+}{
+	{'g', notifyGeneric}, {'$', notifyString}, {'l', notifyList}, {'s', notifySet},
+	{'h', notifyHash}, {'z', notifyZset}, {'x', notifyExpired}, {'e', notifyEvicted},
+	{'t', notifyStream}, {'d', notifyModule}, {'K', notifyKeyspace}, {'E', notifyKeyevent},
+	{'m', notifyKeyMiss}, {'n', notifyNew},
+}
+
+var notifyFlags atomic.Uint32
+
+// SetNotifyKeyspaceEvents sets the notify-keyspace-events classes from
+// Redis's letters; it reports false for an unknown letter.
+func SetNotifyKeyspaceEvents(s string) bool {
+	var flags uint32
+	for i := 0; i < len(s); i++ {
+		if s[i] == 'A' {
+			flags |= notifyAll
+			continue
+		}
+		found := false
+		for _, l := range notifyLetters {
+			if l.letter == s[i] {
+				flags |= l.flag
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	notifyFlags.Store(flags)
+	return true
+}
+
+// NotifyKeyspaceEvents returns the setting in Redis's canonical form.
+func NotifyKeyspaceEvents() string {
+	flags := notifyFlags.Load()
+	var b strings.Builder
+	if flags&notifyAll == notifyAll {
+		b.WriteByte('A')
+	}
+	for _, l := range notifyLetters {
+		if flags&l.flag != 0 && (l.flag&notifyAll == 0 || flags&notifyAll != notifyAll) {
+			b.WriteByte(l.letter)
+		}
+	}
+	return b.String()
+}
+
+// NotificationsOn reports whether any keyspace notification can be sent.
+func NotificationsOn() bool { return notifyFlags.Load()&(notifyKeyspace|notifyKeyevent) != 0 }
+
+// NotifyChannels reports whether keyspace and keyevent channels are on.
+func NotifyChannels() (keyspace, keyevent bool) {
+	f := notifyFlags.Load()
+	return f&notifyKeyspace != 0, f&notifyKeyevent != 0
+}
+
+func notify(tx *mutex.Tx, class uint32, event string, key []byte) {
+	if f := notifyFlags.Load(); f&class == 0 || f&(notifyKeyspace|notifyKeyevent) == 0 || !tx.Listening() {
+		return
+	}
+	tx.Note(Notification{Event: event, Key: bytes.Clone(key)})
+}
+
+// setKey sets key and notifies event (and "new" when the key is created).
+func setKey(tx *mutex.Tx, key, value []byte, event string) error {
+	if notifyFlags.Load()&notifyNew != 0 && tx.Listening() {
+		if exists, err := tx.Exists(key); err == nil && !exists {
+			notify(tx, notifyNew, "new", key)
+		}
+	}
+	if err := tx.Set(key, value); err != nil {
+		return err
+	}
+	notify(tx, notifyString, event, key)
+	return nil
+}
+
+// delKey deletes key, notifying "del" if it existed.
+func delKey(tx *mutex.Tx, key []byte) (bool, error) {
+	existed, err := tx.Delete(key)
+	if existed {
+		notify(tx, notifyGeneric, "del", key)
+	}
+	return existed, err
+}

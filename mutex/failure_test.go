@@ -1,0 +1,418 @@
+package mutex
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+)
+
+// faultFS is the OS filesystem with a switch: while on, every write-side
+// operation on a WAL file (*.log: create, write, sync, close …) fails, as
+// with a full or failing disk. Reads and other files are unaffected.
+type faultFS struct {
+	on       atomic.Bool
+	injected atomic.Int64
+}
+
+func (f *faultFS) FS() vfs.FS {
+	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if f.on.Load() && strings.HasSuffix(op.Path, ".log") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			f.injected.Add(1)
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+}
+
+const isolatedEnv = "MUTEX_TEST_ISOLATED"
+
+// isolated runs the calling test in a child process and reports its outcome,
+// so that a panic on a failure path (Pebble treats some I/O errors as fatal)
+// fails this test instead of killing the whole package's run. It returns
+// true in the child, where the test body must run, and false in the parent.
+func isolated(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(isolatedEnv) == t.Name() {
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v", "-test.timeout=120s")
+	cmd.Env = append(os.Environ(), isolatedEnv+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) > 50 { // the head shows a panic, the tail a failed check
+			lines = append(append(lines[:25:25], "…"), lines[len(lines)-25:]...)
+		}
+		t.Fatalf("%s failed in its own process (%v):\n%s", t.Name(), err, strings.Join(lines, "\n"))
+	}
+	return false
+}
+
+// queuedWrites counts the requests in k's inbox whose next op is a write.
+func queuedWrites(k *Keyspace) int {
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	n := 0
+	for _, r := range k.inbox {
+		if r.ops[r.next].kind == KindWrite {
+			n++
+		}
+	}
+	return n
+}
+
+// reader checks, until stopped, that every read of x and y in keyspace k
+// succeeds and returns want for both.
+type reader struct {
+	stop  chan struct{}
+	done  chan struct{}
+	reads atomic.Int64
+	mu    sync.Mutex
+	bad   []string
+}
+
+func startReader(k *Keyspace, want string) *reader {
+	r := &reader{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			select {
+			case <-r.stop:
+				return
+			default:
+			}
+			ops := []Op{Get(b("x")), Get(b("y"))}
+			err := doErr(k, ops...)
+			if err == nil && (str(ops[0]) != want || str(ops[1]) != want) {
+				err = fmt.Errorf("x=%q y=%q, want %q", str(ops[0]), str(ops[1]), want)
+			}
+			if err != nil {
+				r.mu.Lock()
+				r.bad = append(r.bad, err.Error())
+				r.mu.Unlock()
+			}
+			r.reads.Add(1)
+		}
+	}()
+	return r
+}
+
+func (r *reader) Stop(t *testing.T) {
+	t.Helper()
+	close(r.stop)
+	<-r.done
+	if r.reads.Load() == 0 {
+		t.Error("the concurrent reader completed no read")
+	}
+	if len(r.bad) > 0 {
+		t.Errorf("%d of %d concurrent reads went wrong; first: %s", len(r.bad), r.reads.Load(), r.bad[0])
+	}
+}
+
+// recoverWrites switches the fault off and polls until a write succeeds.
+func recoverWrites(t *testing.T, ff *faultFS, k *Keyspace, key, value string) {
+	t.Helper()
+	ff.on.Store(false)
+	attempts := 0
+	waitUntil(t, "a write succeeds once the fault is gone", func() bool {
+		attempts++
+		ops := []Op{Put(b(key), b(value))}
+		if err := k.Do(context.Background(), ops); err != nil {
+			t.Fatal(err)
+		}
+		return ops[0].Err == nil
+	})
+	if err := k.store.Failed(); err != nil {
+		t.Fatalf("Failed() = %v after a successful write", err)
+	}
+	t.Logf("writes recovered after %d attempt(s)", attempts)
+}
+
+// TestCommitFailure: when a batch's commit fails, every op of the batch gets
+// an error, no reader ever sees any of it, the store reports the failure,
+// reads keep working; once the fault is gone the next write succeeds, the
+// failed batch stays invisible (also after Close and reopen), and batch
+// numbers stay consecutive.
+func TestCommitFailure(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	ff := &faultFS{}
+	dir := t.TempDir()
+	s, err := Open(dir, Options{FS: ff.FS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, g := keyspace(t, s, "f"), keyspace(t, s, "g")
+	put(t, k, "x", "v0", "y", "v0", "keep", "kept") // batch 1
+	put(t, g, "z", "z0")                            // g's batch 1
+	sub := k.Subscribe(1 << 12)
+	rd := startReader(k, "v0")
+
+	// Five submitters land in one batch, whose commit fails.
+	bl := blockWrite(t, k, false)
+	ff.on.Store(true)
+	const n = 5
+	reqs := make([][]Op, n)
+	done := make([]<-chan error, n)
+	for i := range n {
+		bad := b(fmt.Sprintf("bad-%d", i))
+		reqs[i] = []Op{Put(b("x"), bad), Put(b("y"), bad), Put(b(fmt.Sprintf("new-%d", i)), bad), Delete(b("keep")), AfterWrite()}
+		done[i] = submit(k, reqs[i]...)
+	}
+	waitUntil(t, "the five writers are queued", func() bool { return queuedWrites(k) == n })
+	bl.Wait(t)
+	for i := range n {
+		if err := recv(t, done[i], "a writer of the failing batch"); err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		for j, op := range reqs[i] {
+			if op.Err == nil {
+				t.Errorf("writer %d op %d of the failed batch: no error (Result %v)", i, j, op.Result)
+			}
+		}
+	}
+	if ff.injected.Load() == 0 {
+		t.Fatal("no fault was injected (test setup)")
+	}
+	if s.Failed() == nil {
+		t.Fatal("Failed() = nil after a failed commit")
+	}
+	if got := k.LastBatch(); got != 1 {
+		t.Fatalf("LastBatch = %d after a failed commit, want 1", got)
+	}
+	// Reads keep working, in this keyspace and others, with the fault on.
+	if got := []string{get(t, k, "x"), get(t, k, "y"), get(t, k, "keep"), get(t, k, "new-0"), get(t, g, "z")}; strings.Join(got, ",") != "v0,v0,kept,<nil>,z0" {
+		t.Fatalf("reads while failed: x,y,keep,new-0,z = %q, want v0,v0,kept,<nil>,z0", got)
+	}
+
+	recoverWrites(t, ff, k, "w", "after")
+	if got := k.LastBatch(); got != 2 {
+		t.Fatalf("first batch after recovery is %d, want 2 (the failed batch took no number)", got)
+	}
+	check := func(when string, k, g *Keyspace) {
+		t.Helper()
+		got := []string{get(t, k, "x"), get(t, k, "y"), get(t, k, "keep"), get(t, k, "w"), get(t, g, "z")}
+		if strings.Join(got, ",") != "v0,v0,kept,after,z1" {
+			t.Fatalf("%s: x,y,keep,w,z = %q, want v0,v0,kept,after,z1", when, got)
+		}
+		for i := range n {
+			if v := get(t, k, fmt.Sprintf("new-%d", i)); v != "<nil>" {
+				t.Fatalf("%s: new-%d = %q, the failed batch's key is present", when, i, v)
+			}
+		}
+		if c := do(t, k, count())[0].Result.(int64); c != 4 {
+			t.Fatalf("%s: keyspace holds %d keys, want 4", when, c)
+		}
+	}
+	put(t, g, "z", "z1")
+	if got := g.LastBatch(); got != 2 {
+		t.Fatalf("other keyspace's batch after recovery = %d, want 2", got)
+	}
+	check("after recovery", k, g)
+	rd.Stop(t)
+
+	// The events tell the story: batch 2 failed, then batch 2 committed.
+	sub.Close()
+	var story []string
+	for _, e := range drain(t, sub) {
+		switch e.Kind {
+		case EventWrites:
+			story = append(story, fmt.Sprintf("writes %d", e.Seq))
+		case EventFlushed:
+			story = append(story, fmt.Sprintf("flushed %d count %d failed %v", e.Seq, e.Count, e.Err != nil))
+		}
+	}
+	if want := []string{"writes 2", fmt.Sprintf("flushed 2 count %d failed true", 3*n+1), "writes 2", "flushed 2 count 1 failed false"}; strings.Join(story, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("write events:\n got %q\nwant %q", story, want)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after recovery: %v", err)
+	}
+	s = openStore(t, dir, Options{})
+	k, g = keyspace(t, s, "f"), keyspace(t, s, "g")
+	if k.LastBatch() != 2 || g.LastBatch() != 2 {
+		t.Fatalf("after reopen LastBatch f=%d g=%d, want 2, 2", k.LastBatch(), g.LastBatch())
+	}
+	check("after reopen", k, g)
+}
+
+// TestFailedClearIsUndone: a failed batch that cleared the keyspace (a range
+// deletion) and set keys leaves every old key in place and none of its own.
+func TestFailedClearIsUndone(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	ff := &faultFS{}
+	dir := t.TempDir()
+	s, err := Open(dir, Options{FS: ff.FS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keyspace(t, s, "c")
+	put(t, k, "a", "1", "b", "2", "c", "3")
+	ff.on.Store(true)
+	ops := []Op{Put(b("a"), b("changed")), WriteOp(func(tx *Tx) (any, error) { return nil, tx.Clear() }), Put(b("b"), b("reborn")), Put(b("d"), b("new"))}
+	if err := k.Do(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	for i, op := range ops {
+		if op.Err == nil {
+			t.Fatalf("op %d of the failed batch: no error", i)
+		}
+	}
+	if got := []string{get(t, k, "a"), get(t, k, "b"), get(t, k, "c"), get(t, k, "d")}; strings.Join(got, ",") != "1,2,3,<nil>" {
+		t.Fatalf("reads while failed: a,b,c,d = %q, want 1,2,3,<nil>", got)
+	}
+	recoverWrites(t, ff, k, "e", "5")
+	want := "1,2,3,<nil>,5"
+	got := []string{get(t, k, "a"), get(t, k, "b"), get(t, k, "c"), get(t, k, "d"), get(t, k, "e")}
+	if strings.Join(got, ",") != want {
+		t.Fatalf("after recovery: a,b,c,d,e = %q, want %s", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = openStore(t, dir, Options{})
+	k = keyspace(t, s, "c")
+	got = []string{get(t, k, "a"), get(t, k, "b"), get(t, k, "c"), get(t, k, "d"), get(t, k, "e")}
+	if strings.Join(got, ",") != want {
+		t.Fatalf("after reopen: a,b,c,d,e = %q, want %s", got, want)
+	}
+	if k.LastBatch() != 2 {
+		t.Fatalf("LastBatch after reopen = %d, want 2", k.LastBatch())
+	}
+}
+
+// TestReadsWorkWhileFaultPersists: while the fault lasts, further writes
+// fail (each one retrying recovery), and reads keep answering from the last
+// good state all along.
+func TestReadsWorkWhileFaultPersists(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	ff := &faultFS{}
+	s, _ := newStore(t, Options{FS: ff.FS()})
+	k, g := keyspace(t, s, "f"), keyspace(t, s, "g")
+	put(t, k, "x", "v0", "y", "v0")
+	put(t, g, "z", "z0")
+	ff.on.Store(true)
+	for i := range 3 {
+		for _, ks := range []*Keyspace{k, g} {
+			ops := []Op{Put(b("x"), b("bad")), Put(b("y"), b("bad"))}
+			if err := ks.Do(context.Background(), ops); err != nil {
+				t.Fatal(err)
+			}
+			if ops[0].Err == nil || ops[1].Err == nil {
+				t.Fatalf("attempt %d in keyspace %q: a write succeeded while WAL writes fail", i, ks.Name())
+			}
+			if s.Failed() == nil {
+				t.Fatalf("attempt %d: Failed() = nil while writes fail", i)
+			}
+			ops = []Op{Get(b("x")), Get(b("y"))}
+			if err := k.Do(context.Background(), ops); err != nil {
+				t.Fatal(err)
+			}
+			if ops[0].Err != nil || str(ops[0]) != "v0" || str(ops[1]) != "v0" {
+				t.Fatalf("read after failed write attempt %d in keyspace %q: x=%q y=%q err=%v; want v0, v0 and no error",
+					i, ks.Name(), str(ops[0]), str(ops[1]), ops[0].Err)
+			}
+		}
+	}
+	recoverWrites(t, ff, k, "w", "after")
+	if got := []string{get(t, k, "x"), get(t, k, "y"), get(t, k, "w"), get(t, g, "x"), get(t, g, "z")}; strings.Join(got, ",") != "v0,v0,after,<nil>,z0" {
+		t.Fatalf("after recovery: f/x, f/y, f/w, g/x, g/z = %q, want v0,v0,after,<nil>,z0", got)
+	}
+	if k.LastBatch() != 2 {
+		t.Fatalf("LastBatch = %d, want 2", k.LastBatch())
+	}
+}
+
+// TestRecoveryVsNewKeyspace: a write that recovers the store from a failed
+// commit while another goroutine opens a new keyspace must not deadlock.
+// The test builds the interleaving deterministically: a read phase of
+// keyspace r holds the store open for reading; a write in keyspace a starts
+// recovery, which waits for it; a third goroutine calls Store.Keyspace; then
+// the read phase ends.
+func TestRecoveryVsNewKeyspace(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	ff := &faultFS{}
+	s, err := Open(t.TempDir(), Options{FS: ff.FS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, r := keyspace(t, s, "a"), keyspace(t, s, "r")
+	put(t, a, "k", "v0")
+	ff.on.Store(true)
+	if ops := []Op{Put(b("k"), b("bad"))}; doErr(a, ops...) == nil {
+		t.Fatal("write succeeded with the fault on")
+	}
+	if s.Failed() == nil {
+		t.Fatal("Failed() = nil after a failed commit")
+	}
+	ff.on.Store(false)
+
+	held := blockRead(t, r)
+	w := []Op{Put(b("k"), b("v1"))}
+	wDone := submit(a, w...)
+	waitUntil(t, "recovery waits to reopen the store", func() bool {
+		if s.dbMu.TryRLock() {
+			s.dbMu.RUnlock()
+			return false
+		}
+		return true // a writer (recovery) holds or awaits dbMu
+	})
+	ksDone := make(chan error, 1)
+	go func() {
+		_, err := s.Keyspace("new")
+		ksDone <- err
+	}()
+	waitUntil(t, "Store.Keyspace is under way", func() bool {
+		if s.mu.TryLock() {
+			s.mu.Unlock()
+			return false
+		}
+		return true
+	})
+	held.Release()
+
+	deadlocked := false
+	for _, c := range []<-chan error{wDone, ksDone, held.done} {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Errorf("after the read phase ended: %v", err)
+			}
+		case <-time.After(waitTimeout):
+			deadlocked = true
+		}
+		if deadlocked {
+			break
+		}
+	}
+	if deadlocked {
+		t.Fatal("deadlock: recovery holds dbMu and waits for Store.mu, Store.Keyspace holds Store.mu and waits for dbMu")
+	}
+	if w[0].Err != nil {
+		t.Fatalf("the recovering write failed: %v", w[0].Err)
+	}
+	if got := get(t, a, "k"); got != "v1" {
+		t.Fatalf("k = %q, want v1", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
