@@ -46,6 +46,8 @@ type Keyspace struct {
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 }
 
+var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
+
 // request is one submitter's sequence of ops, run in order.
 type request struct {
 	ops  []Op
@@ -53,6 +55,8 @@ type request struct {
 	done chan struct{}
 }
 
+// newKeyspace reads the keyspace's batch number and takes its first
+// snapshot. Caller holds s.dbMu for reading.
 func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	k := &Keyspace{
 		store:     s,
@@ -64,8 +68,6 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		wake:      make(chan struct{}, 1),
 	}
 	k.end = prefixEnd(k.prefix)
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
 	if s.db == nil {
 		return nil, s.Failed()
 	}
@@ -203,7 +205,7 @@ func (k *Keyspace) route(req *request) {
 				op.Result = k.lastSeq.Load()
 			}
 		default:
-			op.Err = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
+			op.Err = errNoKind
 		}
 	}
 	close(req.done)
@@ -305,7 +307,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		for _, req := range reqs {
 			for ; req.next < len(req.ops) && req.ops[req.next].kind != KindRead; req.next++ {
 				op := &req.ops[req.next]
-				if op.kind == KindWrite && tx != nil {
+				switch {
+				case op.kind != KindWrite && op.kind != KindAfterWrite:
+					op.Err = errNoKind
+				case op.kind == KindWrite && tx != nil:
 					op.Result, op.Err = op.write(tx)
 				}
 			}
@@ -339,7 +344,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if s.opts.NoSync {
 		opts = pebble.NoSync
 	}
-	if err := b.Commit(opts); err != nil {
+	if err := commit(b, opts); err != nil {
 		// Pebble may already show the batch; remember how to revert it and
 		// keep reading the last good snapshot until recoverFromFailure.
 		undo, uerr := undoFor(b, k.snap)

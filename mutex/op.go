@@ -120,6 +120,11 @@ type Reader struct {
 func (r *Reader) record(a Access) {
 	if r.rec != nil {
 		a.Key = bytes.Clone(a.Key)
+		if a.Range != nil { // the event outlives the caller's buffers
+			rng := *a.Range
+			rng.Min.Key, rng.Max.Key = bytes.Clone(rng.Min.Key), bytes.Clone(rng.Max.Key)
+			a.Range = &rng
+		}
 		*r.rec = append(*r.rec, a)
 	}
 }

@@ -127,16 +127,30 @@ func checkFormat(db *pebble.DB) error {
 // use. Any name is valid, the empty one included.
 func (s *Store) Keyspace(name string) (*Keyspace, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	k, ok := s.keyspaces[name]
+	closed := s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
 		return nil, ErrClosed
-	}
-	if k, ok := s.keyspaces[name]; ok {
+	case ok:
 		return k, nil
 	}
+	// Lock order: dbMu before mu, as recoverFromFailure takes them.
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	k, err := newKeyspace(s, name)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.keyspaces[name]; ok || s.closed {
+		k.snap.Close()
+		if s.closed {
+			return nil, ErrClosed
+		}
+		return other, nil
 	}
 	s.keyspaces[name] = k
 	s.wg.Add(1)
@@ -238,6 +252,11 @@ func (s *Store) commitFailed(err error) {
 // so the batch is reverted to the values of the last good snapshot. It
 // returns nil once the store accepts writes again.
 func (s *Store) recoverFromFailure() error {
+	// Reopen only once the disk takes a synced write again: until then the
+	// open database keeps serving reads from the last good snapshots.
+	if err := s.probeDisk(); err != nil {
+		return err
+	}
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if !s.failed.Load() {
@@ -295,6 +314,28 @@ func (s *Store) recoverFromFailure() error {
 	return nil
 }
 
+// probeDisk writes, syncs and removes a small file in the store's
+// directory. Its name ends in .log so that it meets the same fate as the
+// write-ahead log; Pebble ignores it (its WAL names are numbers).
+func (s *Store) probeDisk() error {
+	name := s.opts.FS.PathJoin(s.dir, "recovery-probe.log")
+	f, err := s.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write([]byte("probe"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := s.opts.FS.Remove(name); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // undoEntry restores one Pebble key: value nil means delete it.
 type undoEntry struct{ key, value []byte }
 
@@ -345,10 +386,30 @@ func undoFor(b *pebble.Batch, snap *pebble.Snapshot) ([]undoEntry, error) {
 	}
 }
 
+// quietLogger keeps Pebble quiet. Pebble reports a failed commit through
+// Fatalf (it considers its commit pipeline unusable afterwards); the panic
+// carries it to commit, which turns it into the batch's error, and the store
+// reopens the database before committing again.
 type quietLogger struct{}
+
+type fatalError struct{ msg string }
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	panic(fatalError{fmt.Sprintf(format, args...)})
+}
+
+// commit commits b, returning Pebble's fatal commit error as an error.
+func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			fe, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			err = errors.New(fe.msg)
+		}
+	}()
+	return b.Commit(opts)
 }
