@@ -21,8 +21,10 @@ test:
 	$(MAKE) fuzz FUZZTIME=10s
 
 FUZZTIME ?= 10s
+# Each fuzz target runs for FUZZTIME; `make fuzz FUZZTIME=10m` for a long run.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./glob/
+	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./commands/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./mutex/

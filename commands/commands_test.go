@@ -1,0 +1,134 @@
+package commands
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mutexredis/mutexredis/mutex"
+)
+
+func TestParseInt(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1": 1, "-1": -1, "9223372036854775807": 1<<63 - 1, "-9223372036854775808": -1 << 63} {
+		if got, ok := ParseInt([]byte(in)); !ok || got != want {
+			t.Errorf("ParseInt(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "-", "01", "-0", "+1", " 1", "1 ", "1.0", "9223372036854775808", "abc", "1e3"} {
+		if _, ok := ParseInt([]byte(in)); ok {
+			t.Errorf("ParseInt(%q) accepted", in)
+		}
+	}
+}
+
+func TestDigestMatchesRedis(t *testing.T) {
+	// The example of Redis's DIGEST documentation.
+	if got := Digest([]byte("Hello world")); got != "b6acb9d84a38ff74" {
+		t.Fatalf("Digest(Hello world) = %s, want b6acb9d84a38ff74", got)
+	}
+	if got := Digest(nil); len(got) != 16 {
+		t.Fatalf("Digest(empty) = %q: want 16 hex digits", got)
+	}
+}
+
+func TestSubstring(t *testing.T) {
+	v := []byte("This is a string")
+	for _, c := range []struct {
+		start, end int64
+		want       string
+	}{{0, 3, "This"}, {-3, -1, "ing"}, {0, -1, "This is a string"}, {10, 100, "string"}, {5, 3, ""}, {-100, 2, "Thi"}, {-1, -5, ""}} {
+		if got := string(substring(v, c.start, c.end)); got != c.want {
+			t.Errorf("substring(%d, %d) = %q, want %q", c.start, c.end, got, c.want)
+		}
+	}
+	if got := substring(nil, 0, -1); len(got) != 0 {
+		t.Errorf("substring of empty = %q", got)
+	}
+}
+
+func TestKeyspaceArg(t *testing.T) {
+	for in, want := range map[string]string{"0": "0", "15": "15", "tenant-a": "tenant-a", "a.b:c_d": "a.b:c_d"} {
+		if got, bad := keyspaceArg([]byte(in), 16); bad != nil || got != want {
+			t.Errorf("keyspaceArg(%q) = %q, %v", in, got, bad)
+		}
+	}
+	for in, want := range map[string]any{"16": ErrDBIndex, "-1": ErrDBIndex, "01": ErrNotInteger, "a b": ErrNotInteger,
+		strings.Repeat("x", 65): ErrNotInteger, "1x": ErrNotInteger} {
+		if _, bad := keyspaceArg([]byte(in), 16); bad != want {
+			t.Errorf("keyspaceArg(%q) = %v, want %v", in, bad, want)
+		}
+	}
+}
+
+func TestTableIsConsistent(t *testing.T) {
+	for _, c := range All() {
+		if c.Name != strings.ToLower(c.Name) {
+			t.Errorf("%s: names are lower case", c.Name)
+		}
+		if c.Arity == 0 {
+			t.Errorf("%s: arity 0 (the name counts)", c.Name)
+		}
+		if c.Op != nil && c.Flags&(Read|Write) == 0 && c.Name != "afterwrite" {
+			t.Errorf("%s: a keyspace op must be flagged read or write", c.Name)
+		}
+		if c.Flags&Write != 0 && c.Op == nil {
+			t.Errorf("%s: a write command must go through the mutex", c.Name)
+		}
+	}
+}
+
+func TestUnknownCommandText(t *testing.T) {
+	got := UnknownCommand([][]byte{[]byte("foo"), []byte("a"), []byte("b")})
+	if want := Error("ERR unknown command 'foo', with args beginning with: 'a' 'b' "); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// FuzzCommand feeds arbitrary arguments to every command's parsing and runs
+// the resulting ops against a real store: no input may panic, and every
+// reply must be encodable.
+func FuzzCommand(f *testing.F) {
+	store, err := mutex.Open(f.TempDir(), mutex.Options{NoSync: true})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { store.Close() })
+	ks, err := store.Keyspace("fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{
+		"set\x00k\x00v\x00nx\x00get", "set\x00k\x00v\x00ifeq\x00v", "setrange\x00k\x00100\x00x", "getrange\x00k\x00-5\x00-1",
+		"incrbyfloat\x00k\x001e308", "peekfirst\x00(a\x00[z", "peeklast\x00+\x00-", "mset\x00a\x001\x00b", "delex\x00k\x00ifdeq\x00abc",
+		"incrby\x00k\x00-9223372036854775808", "decrby\x00k\x00-9223372036854775808", "append\x00k\x00zz",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := [][]byte{}
+		for _, a := range strings.Split(line, "\x00") {
+			args = append(args, []byte(a))
+		}
+		cmd := Lookup(args[0])
+		if cmd == nil || cmd.Op == nil || !cmd.CheckArity(len(args)) {
+			return
+		}
+		op, bad := cmd.Op(args)
+		if bad != nil {
+			if _, ok := bad.(Error); !ok {
+				t.Fatalf("%q: rejection %#v is not an Error", line, bad)
+			}
+			return
+		}
+		ops := []mutex.Op{op}
+		if err := ks.Do(context.Background(), ops); err != nil {
+			t.Fatal(err)
+		}
+		if ops[0].Err != nil {
+			t.Fatalf("%q: op failed: %v", line, ops[0].Err)
+		}
+		if out := AppendReply(nil, OpReply(&ops[0])); len(out) == 0 {
+			t.Fatalf("%q: empty reply", line)
+		}
+	})
+}
