@@ -23,6 +23,9 @@ type Config struct {
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
 
+	// Request limits, as Redis's proto-max-bulk-len and its fixed limits.
+	ProtoMaxBulkLen int
+
 	// ProtectedMode refuses non-loopback clients while no password is set.
 	ProtectedMode bool
 
@@ -49,17 +52,24 @@ func (c *Config) requirePass() string {
 // DefaultConfig is mutexredis with no flags.
 func DefaultConfig() *Config {
 	return &Config{
-		Bind:           []string{"127.0.0.1"},
-		Port:           6379,
-		Dir:            "./data",
-		Fsync:          "always",
-		Databases:      16,
-		MaxClients:     10000,
-		MaxQueuedOps:   65536,
-		ProtectedMode:  true,
-		TLSAuthClients: "yes",
-		PubSubLimits:   limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
+		Bind:            []string{"127.0.0.1"},
+		Port:            6379,
+		Dir:             "./data",
+		Fsync:           "always",
+		Databases:       16,
+		MaxClients:      10000,
+		MaxQueuedOps:    65536,
+		ProtoMaxBulkLen: 512 << 20,
+		ProtectedMode:   true,
+		TLSAuthClients:  "yes",
+		PubSubLimits:    limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
 	}
+}
+
+func (c *Config) readerLimits() readerLimits {
+	l := defaultReaderLimits()
+	l.maxBulk = c.ProtoMaxBulkLen
+	return l
 }
 
 func (c *Config) pubsubLimits() limits {
@@ -75,13 +85,14 @@ type param struct {
 }
 
 var params = map[string]param{
-	"bind":       {get: func(c *Config) string { return strings.Join(c.Bind, " ") }},
-	"port":       {get: func(c *Config) string { return strconv.Itoa(c.Port) }},
-	"dir":        {get: func(c *Config) string { return c.Dir }},
-	"databases":  {get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
-	"maxclients": {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
-	"fsync":      {get: func(c *Config) string { return c.Fsync }},
-	"tls-port":   {get: func(c *Config) string { return strconv.Itoa(c.TLSPort) }},
+	"bind":               {get: func(c *Config) string { return strings.Join(c.Bind, " ") }},
+	"port":               {get: func(c *Config) string { return strconv.Itoa(c.Port) }},
+	"dir":                {get: func(c *Config) string { return c.Dir }},
+	"databases":          {get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
+	"maxclients":         {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
+	"fsync":              {get: func(c *Config) string { return c.Fsync }},
+	"proto-max-bulk-len": {get: func(c *Config) string { return strconv.Itoa(c.ProtoMaxBulkLen) }},
+	"tls-port":           {get: func(c *Config) string { return strconv.Itoa(c.TLSPort) }},
 	"protected-mode": {get: func(c *Config) string {
 		if c.ProtectedMode {
 			return "yes"

@@ -3,14 +3,11 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/mutex"
-	"github.com/tidwall/redcon"
 )
 
 // conn is one client connection. Its goroutine reads a pipeline (every
@@ -48,24 +45,23 @@ func (c *conn) closeRead() {
 func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	defer c.cleanup()
-	rd := redcon.NewReader(c.nc)
+	rd := newReader(c.nc, c.s.cfg.readerLimits())
 	for {
-		cmds, err := rd.ReadCommands()
+		cmds, err := rd.readCommands(c.client.Authenticated)
+		if len(cmds) > 0 {
+			c.handle(cmds)
+			if c.client.Close {
+				return
+			}
+		}
 		if err != nil {
-			if isProtocolError(err) {
-				c.out.reply(commands.AppendReply(nil, commands.Error("ERR "+err.Error())))
+			var perr *protocolError
+			if errors.As(err, &perr) {
+				c.out.reply(commands.AppendReply(nil, commands.Error("ERR "+perr.Error())))
 			}
 			return
 		}
-		c.handle(cmds)
-		if c.client.Close {
-			return
-		}
 	}
-}
-
-func isProtocolError(err error) bool {
-	return !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && strings.HasPrefix(err.Error(), "Protocol error")
 }
 
 func (c *conn) cleanup() {
@@ -81,22 +77,22 @@ func (c *conn) cleanup() {
 // together, so that they join the same phases; a command that runs at once
 // (PING, SELECT, SUBSCRIBE …) first waits for the ones before it, so every
 // command takes effect in the order sent.
-func (c *conn) handle(cmds []redcon.Command) {
+func (c *conn) handle(cmds [][][]byte) {
 	c.replies = c.replies[:0]
-	for _, cmd := range cmds {
-		if len(cmd.Args) == 0 {
+	for _, args := range cmds {
+		if len(args) == 0 {
 			continue
 		}
 		slot := len(c.replies)
 		c.replies = append(c.replies, nil)
-		act := commands.Decide(&c.client, cmd.Args)
+		act := commands.Decide(&c.client, args)
 		switch {
 		case act.HasOp:
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
 		case act.Run != nil:
 			c.submit()
-			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: cmd.Args, Client: &c.client, Server: c.s})
+			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
 		default:
 			c.replies[slot] = act.Reply
 		}

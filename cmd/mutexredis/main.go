@@ -34,6 +34,7 @@ func main() {
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key-file", "", "server private key (PEM)")
 	fs.StringVar(&cfg.TLSCACertFile, "tls-ca-cert-file", "", "CA certificates that client certificates must chain to (PEM)")
 	fs.StringVar(&cfg.TLSAuthClients, "tls-auth-clients", cfg.TLSAuthClients, "client certificates: yes (required), optional, or no")
+	fs.IntVar(&cfg.ProtoMaxBulkLen, "proto-max-bulk-len", cfg.ProtoMaxBulkLen, "largest bulk string a client may send, in bytes")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
@@ -96,6 +97,9 @@ func configure(cfg *server.Config, bind, outLimit, protected string) error {
 	}
 	if cfg.Databases < 1 {
 		return fmt.Errorf("--databases must be at least 1")
+	}
+	if cfg.ProtoMaxBulkLen < 1 {
+		return fmt.Errorf("--proto-max-bulk-len must be positive")
 	}
 	if cfg.MaxClients < 1 {
 		return fmt.Errorf("--maxclients must be at least 1")
