@@ -4,7 +4,7 @@ BIN     := bin/mutexredis
 PORT    ?= 6379
 DIR     ?= ./data
 
-.PHONY: build run test vet fuzz bench clean
+.PHONY: build run test fuzz bench bench-load bench-go clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mutexredis
@@ -27,8 +27,19 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./server/
 
+# Side by side with redis-server (appendfsync always, and no persistence),
+# driven by redis-benchmark; the table is saved in bench-results/.
 bench:
+	bash bench/compare.sh
+
+# RSS with 1M keys and time from start to first PONG, ours vs redis-server.
+bench-load:
+	bash bench/load.sh
+
+# Go benchmarks: the mutex alone, and the whole RESP → mutex → reply path.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./mutex/
+	$(GO) test -run '^$$' -bench HotPath -benchtime 20000x ./server/
 
 clean:
 	rm -rf bin
