@@ -232,7 +232,7 @@ func (k *Keyspace) readPhase() {
 	}
 	s := k.store
 	s.dbMu.RLock()
-	r := Reader{prefix: k.prefix, end: k.end, rec: rec}
+	r := Reader{prefix: k.prefix, end: k.end, rec: rec, reuseIter: true}
 	var err error
 	if k.snap == nil {
 		err = s.Failed()
@@ -249,6 +249,7 @@ func (k *Keyspace) readPhase() {
 			op.Result, op.Err = op.read(&r)
 		}
 	}
+	r.close()
 	s.dbMu.RUnlock()
 	if rec != nil {
 		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})

@@ -115,6 +115,40 @@ type Reader struct {
 	end    []byte // first key after the keyspace
 	key    []byte // scratch for encoded keys
 	rec    *[]Access
+	// iter is reused by the peeks of a read phase (a snapshot does not
+	// change); a Tx's batch does, so a Tx opens one per peek.
+	iter      *pebble.Iterator
+	reuseIter bool
+}
+
+// close releases the reader's iterator.
+func (r *Reader) close() {
+	if r.iter != nil {
+		r.iter.Close()
+		r.iter = nil
+	}
+}
+
+// newIter returns an iterator over [lower, upper) and a function to call
+// when done with it.
+func (r *Reader) newIter(lower, upper []byte) (*pebble.Iterator, func(), error) {
+	if !r.reuseIter {
+		it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return nil, nil, err
+		}
+		return it, func() { it.Close() }, nil
+	}
+	if r.iter == nil {
+		it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		if err != nil {
+			return nil, nil, err
+		}
+		r.iter = it
+	} else {
+		r.iter.SetBounds(lower, upper)
+	}
+	return r.iter, func() {}, nil
 }
 
 func (r *Reader) record(a Access) {
@@ -209,11 +243,11 @@ func (r *Reader) peek(rng Range, last bool) (KV, bool, error) {
 	if upper != nil && bytes.Compare(lower, upper) >= 0 {
 		return KV{}, false, nil
 	}
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, done, err := r.newIter(lower, upper)
 	if err != nil {
 		return KV{}, false, err
 	}
-	defer it.Close()
+	defer done()
 	var valid bool
 	if last {
 		valid = it.Last()
@@ -237,11 +271,11 @@ func (r *Reader) peek(rng Range, last bool) (KV, bool, error) {
 // Count returns the number of keys in the keyspace. It scans the keyspace.
 func (r *Reader) Count() (int64, error) {
 	r.record(Access{Op: "count"})
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: r.prefix, UpperBound: r.end})
+	it, done, err := r.newIter(r.prefix, r.end)
 	if err != nil {
 		return 0, err
 	}
-	defer it.Close()
+	defer done()
 	var n int64
 	for valid := it.First(); valid; valid = it.Next() {
 		n++
