@@ -21,9 +21,9 @@ type Options struct {
 	// MaxQueuedOps bounds the ops queued per keyspace; submitters beyond it
 	// wait. Default 65536.
 	MaxQueuedOps int
-	// CacheSize is Pebble's block cache size in bytes. Default 64 MiB.
+	// CacheSize is Pebble's block cache size in bytes. Default 32 MiB.
 	CacheSize int64
-	// MemTableSize is Pebble's memtable size in bytes. Default 64 MiB.
+	// MemTableSize is Pebble's memtable size in bytes. Default 32 MiB.
 	MemTableSize uint64
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
@@ -64,10 +64,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.MaxQueuedOps = 65536
 	}
 	if opts.CacheSize <= 0 {
-		opts.CacheSize = 64 << 20
+		opts.CacheSize = 32 << 20
 	}
 	if opts.MemTableSize == 0 {
-		opts.MemTableSize = 64 << 20
+		opts.MemTableSize = 32 << 20
 	}
 	if opts.FS == nil {
 		opts.FS = vfs.Default
