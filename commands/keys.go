@@ -202,14 +202,17 @@ func msetOp(args [][]byte) (mutex.Op, any) {
 	if bad := keyPairs("mset", pairs); bad != nil {
 		return mutex.Op{}, bad
 	}
-	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
-		for i := 0; i < len(pairs); i += 2 {
-			if err := setKey(tx, pairs[i], pairs[i+1], "set"); err != nil {
-				return nil, err
-			}
+	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return OK, setPairs(tx, pairs) }), nil
+}
+
+// setPairs sets each key of key value pairs (MSET, MSETNX).
+func setPairs(tx *mutex.Tx, pairs [][]byte) error {
+	for i := 0; i < len(pairs); i += 2 {
+		if err := setKey(tx, pairs[i], pairs[i+1], "set"); err != nil {
+			return err
 		}
-		return OK, nil
-	}), nil
+	}
+	return nil
 }
 
 func delOp(args [][]byte) (mutex.Op, any) {

@@ -208,12 +208,7 @@ func msetnxOp(args [][]byte) (mutex.Op, any) {
 				return int64(0), err
 			}
 		}
-		for i := 0; i < len(pairs); i += 2 {
-			if err := setKey(tx, pairs[i], pairs[i+1], "set"); err != nil {
-				return nil, err
-			}
-		}
-		return int64(1), nil
+		return int64(1), setPairs(tx, pairs)
 	}), nil
 }
 

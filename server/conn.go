@@ -73,6 +73,10 @@ func (c *conn) cleanup() {
 	c.out.fail() // closes the socket
 }
 
+// maxReplyChunk is how much encoded reply a pipeline accumulates before
+// writing it out.
+const maxReplyChunk = 64 << 10
+
 // handle runs one pipeline. Keyspace commands are collected and submitted
 // together, so that they join the same phases; a command that runs at once
 // (PING, SELECT, SUBSCRIBE …) first waits for the ones before it, so every
@@ -102,12 +106,19 @@ func (c *conn) handle(cmds [][][]byte) {
 	}
 	c.submit()
 	c.wbuf = c.wbuf[:0]
-	for _, r := range c.replies {
+	for i, r := range c.replies {
 		c.wbuf = commands.AppendReply(c.wbuf, r)
+		c.replies[i] = nil // let a large value go once encoded
+		if len(c.wbuf) >= maxReplyChunk {
+			c.out.reply(c.wbuf)
+			c.wbuf = c.wbuf[:0]
+		}
 	}
-	clear(c.replies)
 	if len(c.wbuf) > 0 {
 		c.out.reply(c.wbuf)
+	}
+	if cap(c.wbuf) > maxReplyChunk {
+		c.wbuf = nil // do not keep a large buffer on an idle connection
 	}
 }
 
