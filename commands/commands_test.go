@@ -47,13 +47,13 @@ func TestSubstring(t *testing.T) {
 }
 
 func TestKeyspaceArg(t *testing.T) {
-	for in, want := range map[string]string{"0": "0", "15": "15", "tenant-a": "tenant-a", "a.b:c_d": "a.b:c_d"} {
+	for in, want := range map[string]string{"0": "0", "15": "15", "tenant-a": "tenant-a", "a.b:c_d": "a.b:c_d", "1x": "1x", "-a": "-a"} {
 		if got, bad := keyspaceArg([]byte(in), 16); bad != nil || got != want {
 			t.Errorf("keyspaceArg(%q) = %q, %v", in, got, bad)
 		}
 	}
 	for in, want := range map[string]any{"16": ErrDBIndex, "-1": ErrDBIndex, "01": ErrNotInteger, "a b": ErrNotInteger,
-		strings.Repeat("x", 65): ErrNotInteger, "1x": ErrNotInteger} {
+		strings.Repeat("x", 65): ErrNotInteger, "": ErrNotInteger, "99999999999999999999": ErrNotInteger, "1.5": ErrNotInteger, "1e3": ErrNotInteger} {
 		if _, bad := keyspaceArg([]byte(in), 16); bad != want {
 			t.Errorf("keyspaceArg(%q) = %v, want %v", in, bad, want)
 		}
@@ -80,6 +80,13 @@ func TestTableIsConsistent(t *testing.T) {
 func TestUnknownCommandText(t *testing.T) {
 	got := UnknownCommand([][]byte{[]byte("foo"), []byte("a"), []byte("b")})
 	if want := Error("ERR unknown command 'foo', with args beginning with: 'a' 'b' "); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// Redis quotes 128 characters of arguments at most.
+	long := []byte(strings.Repeat("x", 100))
+	got = UnknownCommand([][]byte{[]byte("foo"), long, long, long})
+	want := Error("ERR unknown command 'foo', with args beginning with: '" + string(long) + "' '" + strings.Repeat("x", 25) + "' ")
+	if got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }

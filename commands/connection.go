@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,20 +65,43 @@ func selectKeyspace(c *Ctx) any {
 	return OK
 }
 
-// keyspaceArg turns SELECT's argument into a keyspace name: a database
-// number (0 ≤ n < databases, written without sign or leading zeros) or a
-// keyspace name.
+// keyspaceArg turns SELECT's argument into a keyspace name. An argument
+// that looks like a number follows Redis's rules for database numbers
+// (0 ≤ n < databases); anything else must be a keyspace name.
 func keyspaceArg(arg []byte, databases int) (string, any) {
-	if n, ok := ParseInt(arg); ok {
-		if n < 0 || n >= int64(databases) {
+	if looksNumeric(arg) {
+		n, ok := ParseInt(arg)
+		switch {
+		case !ok:
+			return "", ErrNotInteger
+		case n < math.MinInt32 || n > math.MaxInt32:
+			return "", Error("ERR value is out of range, value must between -2147483648 and 2147483647")
+		case n < 0 || n >= int64(databases):
 			return "", ErrDBIndex
 		}
 		return strconv.FormatInt(n, 10), nil
 	}
-	if arg[0] >= '0' && arg[0] <= '9' || arg[0] == '-' || !ValidKeyspaceName(arg) {
-		return "", ErrNotInteger // digits that are not a plain number are not a name either
+	if !ValidKeyspaceName(arg) {
+		return "", ErrNotInteger
 	}
 	return string(arg), nil
+}
+
+// looksNumeric reports whether b is written like a number (digits, signs,
+// a decimal point, an exponent): such an argument is a database number or
+// an error, as in Redis, never a keyspace name.
+func looksNumeric(b []byte) bool {
+	digits := false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E':
+		default:
+			return false
+		}
+	}
+	return digits
 }
 
 func hello(c *Ctx) any {
@@ -232,7 +256,7 @@ func command(c *Ctx) any {
 			if cmd := Lookup(n); cmd != nil {
 				out = append(out, commandInfo(cmd))
 			} else {
-				out = append(out, NullArray{})
+				out = append(out, nil)
 			}
 		}
 		return out

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/mutexredis/mutexredis/mutex"
 )
@@ -30,13 +31,10 @@ func Decide(cl *Client, args [][]byte) Action {
 		return Action{Reply: UnknownCommand(args)}
 	}
 	if !cmd.CheckArity(len(args)) {
-		if cl.Multi != nil {
-			cl.Multi.Aborted = true
-		}
-		return Action{Reply: ArityError(cmd.Name)}
+		return reject(cl, cmd, ArityError(cmd.Name))
 	}
 	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
-		return Action{Reply: Error("NOAUTH Authentication required.")}
+		return reject(cl, cmd, Error("NOAUTH Authentication required."))
 	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
 		return Action{Reply: Error("ERR Can't execute '" + cmd.Name +
@@ -58,6 +56,21 @@ func Decide(cl *Client, args [][]byte) Action {
 		return Action{Reply: bad}
 	}
 	return Action{Op: op, HasOp: true}
+}
+
+// reject answers a command refused before it runs. Inside MULTI the
+// transaction is flagged, and a refused EXEC discards it, as Redis does.
+func reject(cl *Client, cmd *Command, e Error) Action {
+	if cmd.Name == "exec" {
+		cl.Multi = nil
+		cl.Unwatch()
+		msg := strings.TrimPrefix(string(e), "ERR ")
+		return Action{Reply: Error("EXECABORT Transaction discarded because of: " + msg)}
+	}
+	if cl.Multi != nil {
+		cl.Multi.Aborted = true
+	}
+	return Action{Reply: e}
 }
 
 func cloneArgs(args [][]byte) [][]byte {

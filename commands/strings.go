@@ -88,15 +88,16 @@ func incrOp(sign int64, byArg bool) func([][]byte) (mutex.Op, any) {
 	}
 }
 
-// parseFloat parses a float argument or value as Redis does: no spaces,
-// and neither NaN nor infinity.
+// parseFloat parses a float argument or value as Redis's string2ld does:
+// no spaces, no NaN; infinities parse (an increment that reaches one is
+// refused later).
 func parseFloat(b []byte) (float64, bool) {
 	s := string(b)
 	if len(s) == 0 || strings.ContainsAny(s, " \t\r\n_") {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+	if err != nil && !math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, false
 	}
 	return f, true

@@ -112,28 +112,24 @@ func All() []*Command {
 	return list
 }
 
-// UnknownCommand is Redis's reply to a command it does not have.
+// UnknownCommand is Redis's reply to a command it does not have: the name
+// and the arguments quoted up to 128 characters in all, as Redis does.
 func UnknownCommand(args [][]byte) Error {
-	var b strings.Builder
-	b.WriteString("ERR unknown command '")
-	b.WriteString(clip(args[0]))
-	b.WriteString("', with args beginning with: ")
+	const max = 128
+	var quoted strings.Builder
 	for _, a := range args[1:] {
-		b.WriteString("'")
-		b.WriteString(clip(a))
-		b.WriteString("' ")
+		if quoted.Len() >= max {
+			break
+		}
+		quoted.WriteString("'")
+		quoted.Write(a[:min(len(a), max-quoted.Len()+1)])
+		quoted.WriteString("' ")
 	}
-	return Error(b.String())
+	return Error("ERR unknown command '" + clip(args[0]) + "', with args beginning with: " + oneLine(quoted.String()))
 }
 
-// clip shortens an argument quoted in an error message, as Redis does.
+// clip shortens an argument quoted in an error message to 128 bytes, as
+// Redis does, on one line.
 func clip(a []byte) string {
-	const max = 128
-	s := string(a[:min(len(a), max)])
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, s)
+	return oneLine(string(a[:min(len(a), 128)]))
 }
