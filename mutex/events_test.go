@@ -21,7 +21,7 @@ func describe(a Access) string {
 		fmt.Fprintf(&sb, " value=%q", a.Value)
 	}
 	if a.Range != nil {
-		fmt.Fprintf(&sb, " range=%v..%v", a.Range.Min, a.Range.Max)
+		fmt.Fprintf(&sb, " range=%s..%s", boundString(a.Range.Min), boundString(a.Range.Max))
 	}
 	return sb.String()
 }
@@ -94,7 +94,7 @@ func TestEventContents(t *testing.T) {
 	expectEvent(t, nextEvent(t, sub), EventFlushed, 2, 3)
 
 	rng := Range{Min: incl("a"), Max: excl("k")}
-	do(t, k, Get(b("a")), peekLast(rng), peekFirst(Range{Min: excl("a"), Max: unbounded}), count(),
+	do(t, k, Get(b("a")), peekLast(rng), peekFirst(Range{Min: excl("a"), Max: unbounded}), countOp(),
 		ReadOp(func(r *Reader) (any, error) { return r.Exists(b("b")) }))
 	e := nextEvent(t, sub)
 	phase := e.Seq

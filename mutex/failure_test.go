@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,19 +20,30 @@ import (
 
 // faultFS is the OS filesystem with a switch: while on, every write-side
 // operation on a WAL file (*.log: create, write, sync, close …) fails, as
-// with a full or failing disk. Reads and other files are unaffected.
+// with a full or failing disk. With syncOnly, only syncs fail: the failed
+// batch does reach the WAL file, and reopening the database replays it, as
+// after an fsync error on a disk that took the write. Reads and other files
+// are unaffected.
 type faultFS struct {
+	syncOnly bool
 	on       atomic.Bool
 	injected atomic.Int64
 }
 
 func (f *faultFS) FS() vfs.FS {
 	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if f.on.Load() && strings.HasSuffix(op.Path, ".log") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
-			f.injected.Add(1)
-			return errorfs.ErrInjected
+		if !f.on.Load() || !strings.HasSuffix(op.Path, ".log") || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
+			return nil
 		}
-		return nil
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+		default:
+			if f.syncOnly {
+				return nil
+			}
+		}
+		f.injected.Add(1)
+		return errorfs.ErrInjected
 	}))
 }
 
@@ -45,8 +58,10 @@ func isolated(t *testing.T) bool {
 	if os.Getenv(isolatedEnv) == t.Name() {
 		return true
 	}
+	t.Parallel() // each child has its own process and directory
 	cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v", "-test.timeout=120s")
-	cmd.Env = append(os.Environ(), isolatedEnv+"="+t.Name())
+	// A race-enabled child would sleep a second at exit by default.
+	cmd.Env = append(os.Environ(), isolatedEnv+"="+t.Name(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -73,7 +88,7 @@ func queuedWrites(k *Keyspace) int {
 
 // reader checks, until stopped, that every read of x and y in keyspace k
 // succeeds and returns want for both.
-type reader struct {
+type xyReader struct {
 	stop  chan struct{}
 	done  chan struct{}
 	reads atomic.Int64
@@ -81,8 +96,8 @@ type reader struct {
 	bad   []string
 }
 
-func startReader(k *Keyspace, want string) *reader {
-	r := &reader{stop: make(chan struct{}), done: make(chan struct{})}
+func startReader(k *Keyspace, want string) *xyReader {
+	r := &xyReader{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		for {
@@ -107,7 +122,7 @@ func startReader(k *Keyspace, want string) *reader {
 	return r
 }
 
-func (r *reader) Stop(t *testing.T) {
+func (r *xyReader) Stop(t *testing.T) {
 	t.Helper()
 	close(r.stop)
 	<-r.done
@@ -144,10 +159,20 @@ func recoverWrites(t *testing.T, ff *faultFS, k *Keyspace, key, value string) {
 // failed batch stays invisible (also after Close and reopen), and batch
 // numbers stay consecutive.
 func TestCommitFailure(t *testing.T) {
-	if !isolated(t) {
-		return
+	if isolated(t) {
+		testCommitFailure(t, &faultFS{})
 	}
-	ff := &faultFS{}
+}
+
+// TestCommitFailureSync is TestCommitFailure with a fault on WAL syncs only:
+// the failed batch is in the WAL file, and must not come back from it.
+func TestCommitFailureSync(t *testing.T) {
+	if isolated(t) {
+		testCommitFailure(t, &faultFS{syncOnly: true})
+	}
+}
+
+func testCommitFailure(t *testing.T, ff *faultFS) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{FS: ff.FS()})
 	if err != nil {
@@ -211,7 +236,7 @@ func TestCommitFailure(t *testing.T) {
 				t.Fatalf("%s: new-%d = %q, the failed batch's key is present", when, i, v)
 			}
 		}
-		if c := do(t, k, count())[0].Result.(int64); c != 4 {
+		if c := do(t, k, countOp())[0].Result.(int64); c != 4 {
 			t.Fatalf("%s: keyspace holds %d keys, want 4", when, c)
 		}
 	}
@@ -233,8 +258,16 @@ func TestCommitFailure(t *testing.T) {
 			story = append(story, fmt.Sprintf("flushed %d count %d failed %v", e.Seq, e.Count, e.Err != nil))
 		}
 	}
-	if want := []string{"writes 2", fmt.Sprintf("flushed 2 count %d failed true", 3*n+1), "writes 2", "flushed 2 count 1 failed false"}; strings.Join(story, "; ") != strings.Join(want, "; ") {
-		t.Fatalf("write events:\n got %q\nwant %q", story, want)
+	// (Recovery attempts that failed, if any, add failed batch 2s between.)
+	first := []string{"writes 2", fmt.Sprintf("flushed 2 count %d failed true", 3*n+1)}
+	last := []string{"writes 2", "flushed 2 count 1 failed false"}
+	if len(story) < 4 || !slices.Equal(story[:2], first) || !slices.Equal(story[len(story)-2:], last) {
+		t.Fatalf("write events:\n got %q\nwant %q, then %q", story, first, last)
+	}
+	for _, e := range story[2 : len(story)-2] {
+		if !strings.HasPrefix(e, "writes 2") && !strings.HasSuffix(e, "failed true") {
+			t.Fatalf("write events %q: unexpected %q between the failure and the recovery", story, e)
+		}
 	}
 
 	if err := s.Close(); err != nil {
@@ -251,10 +284,20 @@ func TestCommitFailure(t *testing.T) {
 // TestFailedClearIsUndone: a failed batch that cleared the keyspace (a range
 // deletion) and set keys leaves every old key in place and none of its own.
 func TestFailedClearIsUndone(t *testing.T) {
-	if !isolated(t) {
-		return
+	if isolated(t) {
+		testFailedClearIsUndone(t, &faultFS{})
 	}
-	ff := &faultFS{}
+}
+
+// TestFailedClearIsUndoneSync is TestFailedClearIsUndone with a fault on
+// WAL syncs only: the failed batch's range deletion is in the WAL file.
+func TestFailedClearIsUndoneSync(t *testing.T) {
+	if isolated(t) {
+		testFailedClearIsUndone(t, &faultFS{syncOnly: true})
+	}
+}
+
+func testFailedClearIsUndone(t *testing.T, ff *faultFS) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{FS: ff.FS()})
 	if err != nil {
@@ -339,6 +382,44 @@ func TestReadsWorkWhileFaultPersists(t *testing.T) {
 	}
 }
 
+// stacks returns every goroutine's stack.
+func stacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// waitBlocked waits until some goroutine whose stack includes fn is blocked
+// on a lock or a channel, or until a value arrives on done (which is then
+// put back).
+func waitBlocked(t *testing.T, fn string, done chan error) {
+	t.Helper()
+	waitUntil(t, "a goroutine in "+fn+" blocks", func() bool {
+		if done != nil {
+			select {
+			case err := <-done:
+				done <- err
+				return true
+			default:
+			}
+		}
+		for _, g := range strings.Split(stacks(), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			blocked := strings.Contains(header, "[sync.") || strings.Contains(header, "[semacquire") ||
+				strings.Contains(header, "[chan ") || strings.Contains(header, "[select")
+			if blocked && strings.Contains(g, "mutex."+fn+"(") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // TestRecoveryVsNewKeyspace: a write that recovers the store from a failed
 // commit while another goroutine opens a new keyspace must not deadlock.
 // The test builds the interleaving deterministically: a read phase of
@@ -368,25 +449,15 @@ func TestRecoveryVsNewKeyspace(t *testing.T) {
 	held := blockRead(t, r)
 	w := []Op{Put(b("k"), b("v1"))}
 	wDone := submit(a, w...)
-	waitUntil(t, "recovery waits to reopen the store", func() bool {
-		if s.dbMu.TryRLock() {
-			s.dbMu.RUnlock()
-			return false
-		}
-		return true // a writer (recovery) holds or awaits dbMu
-	})
+	waitBlocked(t, "(*Store).recoverFromFailure", nil)
 	ksDone := make(chan error, 1)
 	go func() {
 		_, err := s.Keyspace("new")
 		ksDone <- err
 	}()
-	waitUntil(t, "Store.Keyspace is under way", func() bool {
-		if s.mu.TryLock() {
-			s.mu.Unlock()
-			return false
-		}
-		return true
-	})
+	// Store.Keyspace either completes or blocks; either way the interleaving
+	// is in place.
+	waitBlocked(t, "(*Store).Keyspace", ksDone)
 	held.Release()
 
 	deadlocked := false
@@ -396,7 +467,7 @@ func TestRecoveryVsNewKeyspace(t *testing.T) {
 			if err != nil {
 				t.Errorf("after the read phase ended: %v", err)
 			}
-		case <-time.After(waitTimeout):
+		case <-time.After(10 * time.Second): // ample: this takes milliseconds
 			deadlocked = true
 		}
 		if deadlocked {
@@ -404,7 +475,7 @@ func TestRecoveryVsNewKeyspace(t *testing.T) {
 		}
 	}
 	if deadlocked {
-		t.Fatal("deadlock: recovery holds dbMu and waits for Store.mu, Store.Keyspace holds Store.mu and waits for dbMu")
+		t.Fatalf("deadlock between recovery and Store.Keyspace; goroutines:\n%s", stacks())
 	}
 	if w[0].Err != nil {
 		t.Fatalf("the recovering write failed: %v", w[0].Err)

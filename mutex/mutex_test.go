@@ -30,8 +30,21 @@ func openStore(t testing.TB, dir string, opts Options) *Store {
 	if err != nil {
 		t.Fatalf("Open(%q): %v", dir, err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { closeBounded(t, s) })
 	return s
+}
+
+// closeBounded closes s, reporting instead of hanging if Close never returns
+// (say, a keyspace stuck by a bug): the test then fails rather than blocking
+// the whole run.
+func closeBounded(t testing.TB, s *Store) {
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Errorf("Store.Close did not return within %v", waitTimeout)
+	}
 }
 
 // newStore opens a store in a fresh directory.
@@ -266,26 +279,29 @@ func peekLast(rng Range) Op {
 	})
 }
 
-func count() Op {
+func countOp() Op {
 	return ReadOp(func(r *Reader) (any, error) { return r.Count() })
 }
 
 var (
-	unbounded = Bound{Kind: Unbounded}
-	all       = Range{Min: unbounded, Max: unbounded}
+	unbounded  = Bound{Kind: Unbounded}
+	wholeRange = Range{Min: unbounded, Max: unbounded}
 )
 
 func incl(k string) Bound { return Bound{Kind: Inclusive, Key: b(k)} }
 func excl(k string) Bound { return Bound{Kind: Exclusive, Key: b(k)} }
 
-func (bd Bound) String() string {
+// boundString renders a bound in ZRANGEBYLEX style ("±" for unbounded).
+func boundString(bd Bound) string {
 	switch bd.Kind {
 	case Unbounded:
 		return "±"
 	case Inclusive:
 		return fmt.Sprintf("[%q", bd.Key)
-	default:
+	case Exclusive:
 		return fmt.Sprintf("(%q", bd.Key)
+	default:
+		return fmt.Sprintf("kind%d", bd.Kind)
 	}
 }
 
@@ -490,7 +506,7 @@ func TestPeek(t *testing.T) {
 		if q.last {
 			name = "PeekLast"
 		}
-		label := fmt.Sprintf("%s(%v, %v)", name, q.rng.Min, q.rng.Max)
+		label := fmt.Sprintf("%s(%s, %s)", name, boundString(q.rng.Min), boundString(q.rng.Max))
 		res := ops[i].Result
 		if len(want) == 0 {
 			if res != nil {
@@ -521,14 +537,16 @@ func TestPeek(t *testing.T) {
 		{"PeekLast with an exclusive end bound", peekLast(Range{unbounded, excl("ab")}), "a\x00=v:a\x00"},
 		{"PeekFirst with an inclusive start bound", peekFirst(Range{incl("a"), unbounded}), "a=v:a"},
 		{"PeekFirst with an exclusive start bound", peekFirst(Range{excl("a"), unbounded}), "a\x00=v:a\x00"},
-		{"PeekFirst of the whole keyspace is the empty key", peekFirst(all), "=v:"},
-		{"PeekLast of the whole keyspace", peekLast(all), "\xff\xff\xff=v:\xff\xff\xff"},
+		{"PeekFirst of the whole keyspace is the empty key", peekFirst(wholeRange), "=v:"},
+		{"PeekLast of the whole keyspace", peekLast(wholeRange), "\xff\xff\xff=v:\xff\xff\xff"},
 		{"range between two adjacent keys is empty", peekFirst(Range{excl("a\xff"), excl("b")}), ""},
 		{"min > max is empty", peekLast(Range{incl("b"), incl("a")}), ""},
 		{"[x (x is empty", peekFirst(Range{incl("b"), excl("b")}), ""},
 		{"[x [x is the key", peekLast(Range{incl("b"), incl("b")}), "b=v:b"},
 		{"(x [x is empty", peekLast(Range{excl("b"), incl("b")}), ""},
 		{"keys with 0xff after a 0xff bound", peekFirst(Range{excl("\xff"), unbounded}), "\xff\x00=v:\xff\x00"},
+		{"+ as the minimum is empty", peekFirst(Range{Bound{Kind: Empty}, unbounded}), ""},
+		{"- as the maximum is empty", peekLast(Range{unbounded, Bound{Kind: Empty}}), ""},
 	}
 	ops = ops[:0]
 	for _, c := range named {
@@ -546,7 +564,7 @@ func TestPeek(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
 	}
-	if n := do(t, k, count())[0].Result.(int64); n != int64(len(peekKeys)) {
+	if n := do(t, k, countOp())[0].Result.(int64); n != int64(len(peekKeys)) {
 		t.Errorf("Count = %d, want %d", n, len(peekKeys))
 	}
 }
@@ -952,10 +970,10 @@ func TestClearInBatch(t *testing.T) {
 			if sn.exists, err = tx.Exists(b("before")); err != nil {
 				return nil, err
 			}
-			if _, sn.first, err = tx.PeekFirst(all); err != nil {
+			if _, sn.first, err = tx.PeekFirst(wholeRange); err != nil {
 				return nil, err
 			}
-			if _, sn.last, err = tx.PeekLast(all); err != nil {
+			if _, sn.last, err = tx.PeekLast(wholeRange); err != nil {
 				return nil, err
 			}
 			if sn.count, err = tx.Count(); err != nil {
@@ -975,12 +993,12 @@ func TestClearInBatch(t *testing.T) {
 			if sn.afterSetCount, err = tx.Count(); err != nil {
 				return nil, err
 			}
-			kv, _, err := tx.PeekFirst(all)
+			kv, _, err := tx.PeekFirst(wholeRange)
 			sn.peekAfterSetKey = string(kv.Key)
 			return sn, err
 		}),
 		Put(b("e"), b("later")), // another op of the same batch, after the Clear
-		Get(b("a")), Get(b("before")), Get(b("d")), Get(b("e")), count(),
+		Get(b("a")), Get(b("before")), Get(b("d")), Get(b("e")), countOp(),
 	)
 	got := ops[1].Result.(seen)
 	want := seen{afterSet: "new", afterSetCount: 1, peekAfterSetKey: "d"}
@@ -1145,7 +1163,7 @@ func TestKeyspacesDoNotCollide(t *testing.T) {
 		t.Helper()
 		for i, p := range pairs {
 			k := keyspace(t, s, p.ks)
-			ops := do(t, k, Get(b(p.key)), count(), peekFirst(all), peekLast(all))
+			ops := do(t, k, Get(b(p.key)), countOp(), peekFirst(wholeRange), peekLast(wholeRange))
 			if got := str(ops[0]); got != value(i) {
 				t.Errorf("keyspace %q key %q = %q, want %q", p.ks, p.key, got, value(i))
 			}
@@ -1194,8 +1212,40 @@ func TestKeyspacesDoNotCollide(t *testing.T) {
 	if got := get(t, keyspace(t, s, ""), "abc"); got != value(3) {
 		t.Fatalf("after clearing keyspace a, \"\"/abc = %q, want %q", got, value(3))
 	}
-	if n := do(t, keyspace(t, s, "a"), count())[0].Result.(int64); n != 0 {
+	if n := do(t, keyspace(t, s, "a"), countOp())[0].Result.(int64); n != 0 {
 		t.Fatalf("keyspace a holds %d keys after Clear", n)
+	}
+}
+
+// TestKeyspacesIndependent: keyspaces never wait on each other: with one
+// keyspace held in a write phase and another in a read phase, a third reads,
+// writes and passes AfterWrite barriers.
+func TestKeyspacesIndependent(t *testing.T) {
+	s, _ := newStore(t, Options{})
+	w, r, free := keyspace(t, s, "w"), keyspace(t, s, "r"), keyspace(t, s, "free")
+	heldW := blockWrite(t, w, true)
+	heldR := blockRead(t, r)
+	pending := submit(w, Put(b("k"), b("queued behind the held phase")))
+	waitInbox(t, w, 1)
+	ops := do(t, free, Put(b("k"), b("v")), Get(b("k")), AfterWrite())
+	if str(ops[1]) != "v" || ops[2].Result != uint64(1) {
+		t.Fatalf("in a free keyspace: get %q, AfterWrite %v; want v, 1", str(ops[1]), ops[2].Result)
+	}
+	if got := get(t, free, "k"); got != "v" {
+		t.Fatalf("free/k = %q, want v", got)
+	}
+	select {
+	case err := <-pending:
+		t.Fatalf("a write behind a held write phase completed (%v)", err)
+	default:
+	}
+	heldW.Wait(t)
+	heldR.Wait(t)
+	if err := recv(t, pending, "the queued write"); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, w, "k"); got != "queued behind the held phase" {
+		t.Fatalf("w/k = %q", got)
 	}
 }
 
@@ -1293,7 +1343,7 @@ func TestBackPressure(t *testing.T) {
 			t.Fatalf("a batch held %d ops, more than MaxQueuedOps %d could have queued", n, maxQueued)
 		}
 	}
-	if n := do(t, k, count())[0].Result.(int64); n != flood {
+	if n := do(t, k, countOp())[0].Result.(int64); n != flood {
 		t.Fatalf("%d keys stored, want %d", n, flood)
 	}
 	// A sequence longer than the bound still runs (it takes the whole queue).

@@ -297,7 +297,7 @@ func (s *Store) recoverFromFailure() error {
 		}
 	}
 	if err == nil {
-		err = undo.Commit(pebble.Sync)
+		err = commit(undo, pebble.Sync)
 	}
 	undo.Close()
 	if err != nil {
