@@ -81,7 +81,9 @@ func (c *Command) CheckArity(n int) bool {
 	return n >= -c.Arity
 }
 
-var table = map[string]*Command{}
+// table holds every command by lower-case name; byUpper by upper-case
+// name, so that the usual spellings need no case folding.
+var table, byUpper = map[string]*Command{}, map[string]*Command{}
 
 func register(cmds ...*Command) {
 	for _, c := range cmds {
@@ -92,12 +94,16 @@ func register(cmds ...*Command) {
 			panic("commands: " + c.Name + " needs exactly one of Run and Op")
 		}
 		table[c.Name] = c
+		byUpper[strings.ToUpper(c.Name)] = c
 	}
 }
 
 // Lookup finds a command by name, case-insensitively.
 func Lookup(name []byte) *Command {
-	if c, ok := table[string(name)]; ok { // the common case: clients send lower or upper case
+	if c, ok := table[string(name)]; ok { // clients send lower or upper case
+		return c
+	}
+	if c, ok := byUpper[string(name)]; ok {
 		return c
 	}
 	return table[strings.ToLower(string(name))]

@@ -51,8 +51,8 @@ var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteO
 // request is one submitter's sequence of ops, run in order.
 type request struct {
 	ops  []Op
-	next int // index of the first op not yet run
-	done chan struct{}
+	next int           // index of the first op not yet run
+	done chan struct{} // capacity 1: receives once all ops have run
 }
 
 // newKeyspace reads the keyspace's batch number and takes its first
@@ -110,10 +110,12 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		return err
 	}
 	defer k.queued.Release(weight)
-	req := &request{ops: ops, done: make(chan struct{})}
+	req := requestPool.Get().(*request)
+	req.ops, req.next = ops, 0
 	k.inMu.Lock()
 	if k.closing {
 		k.inMu.Unlock()
+		requestPool.Put(req)
 		return ErrClosed
 	}
 	k.inbox = append(k.inbox, req)
@@ -123,8 +125,14 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	default:
 	}
 	<-req.done
+	req.ops = nil
+	requestPool.Put(req) // the state machine let go of it before signalling done
 	return nil
 }
+
+// requestPool recycles requests and their done channels: one Do is one
+// request, and they are the hot path.
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
 
 func (k *Keyspace) close() {
 	k.inMu.Lock()
@@ -208,7 +216,7 @@ func (k *Keyspace) route(req *request) {
 			op.Err = errNoKind
 		}
 	}
-	close(req.done)
+	req.done <- struct{}{}
 }
 
 // takeQueue returns q's requests and leaves q empty on a recycled array.
