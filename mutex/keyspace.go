@@ -39,9 +39,11 @@ type Keyspace struct {
 	reads, writes []*request
 	spare         []*request // reused backing array for the next phase's queue
 	phase         uint64
-	// snap is the state after the last committed batch; read phases read
-	// it. Guarded by store.dbMu (written under its write lock, or by run
-	// under its read lock).
+	// snap is the state before this keyspace's failed batch, read instead
+	// of the database (which may show the batch) until recovery undoes it;
+	// nil otherwise, so that an idle keyspace pins no old versions. Guarded
+	// by store.dbMu (written under its write lock, or by run under its read
+	// lock).
 	snap *pebble.Snapshot
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 }
@@ -55,8 +57,8 @@ type request struct {
 	done chan struct{} // capacity 1: receives once all ops have run
 }
 
-// newKeyspace reads the keyspace's batch number and takes its first
-// snapshot. Caller holds s.dbMu for reading.
+// newKeyspace reads the keyspace's batch number. Caller holds s.dbMu for
+// reading.
 func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	k := &Keyspace{
 		store:     s,
@@ -84,7 +86,6 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		}
 		k.lastSeq.Store(seq)
 	}
-	k.snap = s.db.NewSnapshot()
 	return k, nil
 }
 
@@ -241,11 +242,16 @@ func (k *Keyspace) readPhase() {
 	s := k.store
 	s.dbMu.RLock()
 	r := Reader{prefix: k.prefix, end: k.end, rec: rec, reuseIter: true}
+	// The database's view of this keyspace changes only in its own write
+	// phases, which never overlap a read phase: it is one unchanging state.
 	var err error
-	if k.snap == nil {
-		err = s.Failed()
-	} else {
+	switch {
+	case k.snap != nil:
 		r.r = k.snap
+	case s.db != nil:
+		r.r = s.db
+	default:
+		err = s.Failed()
 	}
 	for _, req := range reqs {
 		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
@@ -353,16 +359,17 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if s.opts.NoSync {
 		opts = pebble.NoSync
 	}
+	before := s.db.NewSnapshot()
 	if err := commit(b, opts); err != nil {
-		// Pebble may already show the batch; remember how to revert it and
-		// keep reading the last good snapshot until recoverFromFailure.
-		undo, uerr := undoFor(b, k.snap)
+		// Pebble may already show the batch: read the state before it and
+		// remember how to revert it until recoverFromFailure.
+		undo, uerr := undoFor(b, before)
 		k.undo = append(k.undo, undo...)
+		k.snap = before
 		s.commitFailed(errors.Join(err, uerr))
 		return seq, tx.mutations, nil, err
 	}
+	before.Close()
 	k.lastSeq.Store(seq)
-	k.snap.Close()
-	k.snap = s.db.NewSnapshot()
 	return seq, tx.mutations, notes, nil
 }

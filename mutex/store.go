@@ -39,8 +39,8 @@ type Store struct {
 	dir  string
 	opts Options
 
-	// dbMu is held for reading by every phase that touches db and by the
-	// keyspaces' snapshots; it is held for writing only to reopen the
+	// dbMu is held for reading by every phase that touches db or a
+	// keyspace's snapshot; it is held for writing only to reopen the
 	// database after a failed commit.
 	dbMu  sync.RWMutex
 	db    *pebble.DB
@@ -146,7 +146,6 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if other, ok := s.keyspaces[name]; ok || s.closed {
-		k.snap.Close()
 		if s.closed {
 			return nil, ErrClosed
 		}
@@ -308,7 +307,6 @@ func (s *Store) recoverFromFailure() error {
 	s.db = db
 	for _, k := range keyspaces {
 		k.undo = nil
-		k.snap = db.NewSnapshot()
 	}
 	s.setFailed(nil)
 	return nil
