@@ -96,11 +96,19 @@ func parseFloat(b []byte) (float64, bool) {
 	if len(s) == 0 || strings.ContainsAny(s, " \t\r\n_") {
 		return 0, false
 	}
+	if isHexWithoutExponent(s) {
+		s += "p0" // strtold reads "0x10"; Go wants a binary exponent
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil && !math.IsInf(f, 0) || math.IsNaN(f) {
 		return 0, false
 	}
 	return f, true
+}
+
+func isHexWithoutExponent(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && !strings.ContainsAny(s, "pP")
 }
 
 func incrbyfloatOp(args [][]byte) (mutex.Op, any) {
@@ -176,9 +184,6 @@ func setrangeOp(args [][]byte) (mutex.Op, any) {
 	if offset < 0 {
 		return mutex.Op{}, Error("ERR offset is out of range")
 	}
-	if offset+int64(len(value)) > maxStringLen {
-		return mutex.Op{}, Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-	}
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		old, _, err := tx.Get(key)
 		if err != nil {
@@ -186,6 +191,9 @@ func setrangeOp(args [][]byte) (mutex.Op, any) {
 		}
 		if len(value) == 0 {
 			return int64(len(old)), nil // nothing to write; a missing key stays missing
+		}
+		if offset > maxStringLen-int64(len(value)) { // written so that it cannot overflow
+			return Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), nil
 		}
 		end := int(offset) + len(value)
 		v := old

@@ -352,11 +352,14 @@ func (tx *Tx) Note(n any) {
 
 // Clear removes every key of the keyspace.
 func (tx *Tx) Clear() error {
+	tx.watches.touchExisting(func(key []byte) bool {
+		ok, err := tx.Exists(key)
+		return ok || err != nil
+	})
 	if err := tx.b.DeleteRange(tx.prefix, tx.end, nil); err != nil {
 		return err
 	}
 	tx.recordMutation(Access{Op: "flushdb"})
-	tx.watches.touchAll()
 	return nil
 }
 

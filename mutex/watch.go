@@ -9,8 +9,8 @@ import (
 // (Redis's WATCH). It is marked changed by every write phase that mutates
 // one of its keys after Keyspace.Watch returned, including writes that were
 // already queued then but not yet applied. Clearing the keyspace changes
-// every watch on it. A write op can test Changed inside its own write phase
-// and see every mutation queued before it.
+// the watches on the keys it held. A write op can test Changed inside its
+// own write phase and see every mutation queued before it.
 type Watch struct {
 	ks      *Keyspace
 	keys    []string
@@ -80,14 +80,18 @@ func (ws *watches) touch(key []byte) {
 	}
 }
 
-// touchAll marks every watch changed.
-func (ws *watches) touchAll() {
+// touchExisting marks the watches on every watched key for which exists
+// is true (a flush changes only the keys it removes, as in Redis).
+func (ws *watches) touchExisting(exists func(key []byte) bool) {
 	if ws.n.Load() == 0 {
 		return
 	}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	for _, list := range ws.byKey {
+	for key, list := range ws.byKey {
+		if !exists([]byte(key)) {
+			continue
+		}
 		for _, w := range list {
 			w.changed.Store(true)
 		}
