@@ -62,7 +62,7 @@ func init() {
 }
 
 const (
-	readerInitSize = 16 << 10 // buffer of a new or idle connection
+	readerInitSize = 4 << 10  // buffer of a new or idle connection: 10,000 idle clients hold 40 MB
 	readerKeepSize = 64 << 10 // a larger buffer is dropped once its commands are consumed
 	readerMinRead  = 2 << 10  // make room before reading into less than this
 	readerKeepArgs = 16 << 10 // argument slices kept across a buffer shrink
