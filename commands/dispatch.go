@@ -36,8 +36,11 @@ func Decide(cl *Client, args [][]byte) Action {
 	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
 		return reject(cl, cmd, Error("NOAUTH Authentication required."))
 	}
+	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
+		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
+	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
-		return Action{Reply: Error("ERR Can't execute '" + cmd.Name +
+		return Action{Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
 	}
 	if cl.Multi != nil && !transactionControl(cmd) {

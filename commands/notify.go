@@ -41,14 +41,16 @@ const (
 		notifyZset | notifyExpired | notifyEvicted | notifyStream | notifyModule // A
 )
 
+// notifyLetters are in the order Redis writes them back: the classes, then
+// n, K, E, m ("A" stands for every class but n, and Redis then leaves n out).
 var notifyLetters = []struct {
 	letter byte
 	flag   uint32
 }{
 	{'g', notifyGeneric}, {'$', notifyString}, {'l', notifyList}, {'s', notifySet},
 	{'h', notifyHash}, {'z', notifyZset}, {'x', notifyExpired}, {'e', notifyEvicted},
-	{'t', notifyStream}, {'d', notifyModule}, {'K', notifyKeyspace}, {'E', notifyKeyevent},
-	{'m', notifyKeyMiss}, {'n', notifyNew},
+	{'t', notifyStream}, {'d', notifyModule}, {'n', notifyNew}, {'K', notifyKeyspace},
+	{'E', notifyKeyevent}, {'m', notifyKeyMiss},
 }
 
 var notifyFlags atomic.Uint32
@@ -84,8 +86,10 @@ func NotifyKeyspaceEvents() string {
 	if flags&notifyAll == notifyAll {
 		b.WriteByte('A')
 	}
+	all := flags&notifyAll == notifyAll
 	for _, l := range notifyLetters {
-		if flags&l.flag != 0 && (l.flag&notifyAll == 0 || flags&notifyAll != notifyAll) {
+		inA := l.flag&(notifyAll|notifyNew) != 0
+		if flags&l.flag != 0 && !(all && inA) {
 			b.WriteByte(l.letter)
 		}
 	}

@@ -9,7 +9,8 @@ func init() {
 		&Command{Name: "unsubscribe", Arity: -1, Flags: PubSub | Subscribed | NoMulti, Run: unsubscribe(false)},
 		&Command{Name: "punsubscribe", Arity: -1, Flags: PubSub | Subscribed | NoMulti, Run: unsubscribe(true)},
 		&Command{Name: "publish", Arity: 3, Flags: PubSub | Fast, Run: publish},
-		&Command{Name: "pubsub", Arity: -2, Flags: PubSub, Run: pubsubIntrospect},
+		&Command{Name: "pubsub", Arity: -2, Flags: PubSub, Run: pubsubIntrospect,
+			Subcommands: []string{"channels", "numsub", "numpat"}},
 	)
 }
 
@@ -41,7 +42,9 @@ func pubsubIntrospect(c *Ctx) any {
 		return out
 	case sub == "numpat" && len(args) == 0:
 		return c.Server.NumPat()
-	case sub == "channels" || sub == "numpat":
+	case sub == "channels":
+		return Error("ERR unknown subcommand or wrong number of arguments for '" + clip(c.Args[1]) + "'. Try PUBSUB HELP.")
+	case sub == "numpat":
 		return ArityError("pubsub|" + sub)
 	}
 	return unknownSubcommand(c.Args[1], "PUBSUB")

@@ -9,6 +9,7 @@
 package commands
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/mutexredis/mutexredis/mutex"
@@ -57,6 +58,9 @@ type Command struct {
 	// Key positions for COMMAND: first, last (-1: the last argument), step.
 	FirstKey, LastKey, Step int
 	Summary                 string
+	// Subcommands, for a container command (CLIENT, CONFIG …), lists the
+	// subcommands it has, lower case.
+	Subcommands []string
 
 	// Exactly one of Run and Op is set.
 	// Run executes the command at once and returns its reply.
@@ -71,6 +75,20 @@ type Ctx struct {
 	Args   [][]byte
 	Client *Client
 	Server Server
+}
+
+// FullName is the command's name as Redis's errors give it: with the
+// subcommand of a container command ("config|get").
+func (c *Command) FullName(args [][]byte) string {
+	if c.Subcommands != nil && len(args) > 1 {
+		return c.Name + "|" + strings.ToLower(string(args[1]))
+	}
+	return c.Name
+}
+
+// hasSubcommand reports whether args name a subcommand c has.
+func (c *Command) hasSubcommand(args [][]byte) bool {
+	return len(args) < 2 || slices.Contains(c.Subcommands, strings.ToLower(string(args[1])))
 }
 
 // CheckArity reports whether n arguments (name included) suit the command.

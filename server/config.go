@@ -134,6 +134,9 @@ var params = map[string]param{
 			return fmt.Sprintf("normal 0 0 0 slave 0 0 0 pubsub %d %d %d", l.hard, l.soft, int(l.softFor.Seconds()))
 		},
 		set: func(c *Config, v string) error {
+			if strings.TrimSpace(v) == "" {
+				return nil // Redis accepts "" and changes nothing
+			}
 			l, err := ParseOutputLimit(v)
 			if err != nil {
 				return err

@@ -352,7 +352,14 @@ func (s *Server) Info(section string) string {
 func (s *Server) ConfigGet(pattern string) []any { return s.cfg.get(pattern) }
 
 // ConfigSet implements commands.Server.
-func (s *Server) ConfigSet(name, value string) any { return s.cfg.set(name, value) }
+// A change may start or stop event feeds (notify-keyspace-events).
+func (s *Server) ConfigSet(name, value string) any {
+	r := s.cfg.set(name, value)
+	if r == nil {
+		s.refreshFeeds()
+	}
+	return r
+}
 
 func (s *Server) connOf(cl *commands.Client) *conn { return cl.Conn.(*conn) }
 
