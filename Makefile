@@ -4,7 +4,7 @@ BIN     := bin/mutexredis
 PORT    ?= 6379
 DIR     ?= ./data
 
-.PHONY: build run test fuzz bench bench-load bench-go clean
+.PHONY: build run test fuzz crash bench bench-load bench-go clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mutexredis
@@ -26,6 +26,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./glob/
 	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./server/
+
+# The long form of the crash test: kill -9 at random moments, CYCLES times,
+# checking every acknowledged write and all-or-nothing batches after each
+# restart (make test runs 20 cycles).
+CYCLES ?= 200
+crash:
+	MUTEXREDIS_CRASH_CYCLES=$(CYCLES) $(GO) test -race -count=1 -timeout 60m -run '^TestCrashSafety$$' -v ./integration/
 
 # Side by side with redis-server (appendfsync always, and no persistence),
 # driven by redis-benchmark; the table is saved in bench-results/.

@@ -23,8 +23,11 @@ type Config struct {
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
 
-	// Request limits, as Redis's proto-max-bulk-len and its fixed limits.
-	ProtoMaxBulkLen int
+	// Request limits, as Redis's proto-max-bulk-len and its fixed limits,
+	// and client-query-buffer-limit (bytes of requests a client may have
+	// buffered; read when a connection opens).
+	ProtoMaxBulkLen        int
+	ClientQueryBufferLimit int
 
 	// ProtectedMode refuses non-loopback clients while no password is set.
 	ProtectedMode bool
@@ -52,23 +55,27 @@ func (c *Config) requirePass() string {
 // DefaultConfig is mutexredis with no flags.
 func DefaultConfig() *Config {
 	return &Config{
-		Bind:            []string{"127.0.0.1"},
-		Port:            6379,
-		Dir:             "./data",
-		Fsync:           "always",
-		Databases:       16,
-		MaxClients:      10000,
-		MaxQueuedOps:    65536,
-		ProtoMaxBulkLen: 512 << 20,
-		ProtectedMode:   true,
-		TLSAuthClients:  "yes",
-		PubSubLimits:    limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
+		Bind:                   []string{"127.0.0.1"},
+		Port:                   6379,
+		Dir:                    "./data",
+		Fsync:                  "always",
+		Databases:              16,
+		MaxClients:             10000,
+		MaxQueuedOps:           65536,
+		ProtoMaxBulkLen:        512 << 20,
+		ClientQueryBufferLimit: 1 << 30,
+		ProtectedMode:          true,
+		TLSAuthClients:         "yes",
+		PubSubLimits:           limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
 	}
 }
 
 func (c *Config) readerLimits() readerLimits {
 	l := defaultReaderLimits()
 	l.maxBulk = c.ProtoMaxBulkLen
+	c.mu.Lock()
+	l.maxQuery = c.ClientQueryBufferLimit
+	c.mu.Unlock()
 	return l
 }
 
@@ -92,7 +99,24 @@ var params = map[string]param{
 	"maxclients":         {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	"fsync":              {get: func(c *Config) string { return c.Fsync }},
 	"proto-max-bulk-len": {get: func(c *Config) string { return strconv.Itoa(c.ProtoMaxBulkLen) }},
-	"tls-port":           {get: func(c *Config) string { return strconv.Itoa(c.TLSPort) }},
+	"client-query-buffer-limit": {
+		get: func(c *Config) string {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return strconv.Itoa(c.ClientQueryBufferLimit)
+		},
+		set: func(c *Config, v string) error {
+			n, err := parseMemory(v)
+			if err != nil || n < 1<<20 {
+				return fmt.Errorf("argument must be a memory value of at least 1mb")
+			}
+			c.mu.Lock()
+			c.ClientQueryBufferLimit = n
+			c.mu.Unlock()
+			return nil
+		},
+	},
+	"tls-port": {get: func(c *Config) string { return strconv.Itoa(c.TLSPort) }},
 	"protected-mode": {get: func(c *Config) string {
 		if c.ProtectedMode {
 			return "yes"
@@ -209,7 +233,9 @@ func (c *Config) get(pattern string) []any {
 	return out
 }
 
-func (c *Config) set(name, value string) any {
+// Set changes a parameter as CONFIG SET does; it returns nil or the error
+// reply.
+func (c *Config) Set(name, value string) any {
 	p, ok := params[name]
 	if !ok {
 		return commands.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'")

@@ -23,6 +23,7 @@ type conn struct {
 	replies []any           // per command of the pipeline being handled
 	ops     []mutex.Op      // the ops waiting to be submitted
 	opSlot  []int           // which reply each op answers
+	written int             // replies before this slot have been written
 	wbuf    []byte
 }
 
@@ -77,12 +78,20 @@ func (c *conn) cleanup() {
 // writing it out.
 const maxReplyChunk = 64 << 10
 
+// maxReadsPerSubmit bounds the reads submitted together: their replies (each
+// a copy of a value) are written before more are read, so a pipeline of
+// large GETs holds a few dozen values at a time, and a client that does not
+// read its replies stops the server from reading its requests.
+const maxReadsPerSubmit = 32
+
 // handle runs one pipeline. Keyspace commands are collected and submitted
 // together, so that they join the same phases; a command that runs at once
 // (PING, SELECT, SUBSCRIBE …) first waits for the ones before it, so every
 // command takes effect in the order sent.
 func (c *conn) handle(cmds [][][]byte) {
 	c.replies = c.replies[:0]
+	c.written = 0
+	reads := 0
 	for _, args := range cmds {
 		if len(args) == 0 {
 			continue
@@ -94,8 +103,16 @@ func (c *conn) handle(cmds [][][]byte) {
 		case act.HasOp:
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
+			if act.Op.Kind() == mutex.KindRead {
+				if reads++; reads == maxReadsPerSubmit {
+					c.submit()
+					c.writeReplies(len(c.replies))
+					reads = 0
+				}
+			}
 		case act.Run != nil:
 			c.submit()
+			reads = 0
 			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
 		default:
 			c.replies[slot] = act.Reply
@@ -105,20 +122,27 @@ func (c *conn) handle(cmds [][][]byte) {
 		}
 	}
 	c.submit()
+	c.writeReplies(len(c.replies))
+	if cap(c.wbuf) > maxReplyChunk {
+		c.wbuf = nil // do not keep a large buffer on an idle connection
+	}
+}
+
+// writeReplies encodes and writes the replies not yet written, up to slot
+// upto (exclusive); their ops have completed.
+func (c *conn) writeReplies(upto int) {
 	c.wbuf = c.wbuf[:0]
-	for i, r := range c.replies {
-		c.wbuf = commands.AppendReply(c.wbuf, r)
+	for i := c.written; i < upto; i++ {
+		c.wbuf = commands.AppendReply(c.wbuf, c.replies[i])
 		c.replies[i] = nil // let a large value go once encoded
 		if len(c.wbuf) >= maxReplyChunk {
 			c.out.reply(c.wbuf)
 			c.wbuf = c.wbuf[:0]
 		}
 	}
+	c.written = upto
 	if len(c.wbuf) > 0 {
 		c.out.reply(c.wbuf)
-	}
-	if cap(c.wbuf) > maxReplyChunk {
-		c.wbuf = nil // do not keep a large buffer on an idle connection
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math"
 )
@@ -22,6 +23,7 @@ type readerLimits struct {
 	maxInline  int // inline request length, default 64 KiB; also bounds multibulk header lines, as PROTO_INLINE_MAX_SIZE does in Redis
 	unauthArgs int // multibulk length allowed before AUTH (Redis: 10)
 	unauthBulk int // bulk length allowed before AUTH (Redis: 16384)
+	maxQuery   int // client-query-buffer-limit: bytes of requests buffered, default 1 GiB
 }
 
 func defaultReaderLimits() readerLimits {
@@ -31,8 +33,13 @@ func defaultReaderLimits() readerLimits {
 		maxInline:  64 << 10,
 		unauthArgs: 10,
 		unauthBulk: 16384,
+		maxQuery:   1 << 30,
 	}
 }
+
+// errQueryBufferLimit ends a connection whose unprocessed requests pass
+// client-query-buffer-limit; as Redis, the server closes it without a reply.
+var errQueryBufferLimit = errors.New("client-query-buffer-limit reached")
 
 // protocolError is a malformed request. Error() is Redis's text after "ERR ".
 type protocolError struct{ msg string }
@@ -193,6 +200,10 @@ func (r *reader) fill() error {
 		case r.start > 0 && n <= len(r.buf)/2:
 			copy(r.buf, r.buf[r.start:r.end])
 		default:
+			if r.lim.maxQuery > 0 && n >= r.lim.maxQuery {
+				r.err = errQueryBufferLimit
+				return r.err
+			}
 			nb := make([]byte, 2*len(r.buf))
 			copy(nb, r.buf[r.start:r.end])
 			r.buf = nb

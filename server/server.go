@@ -354,7 +354,7 @@ func (s *Server) ConfigGet(pattern string) []any { return s.cfg.get(pattern) }
 // ConfigSet implements commands.Server.
 // A change may start or stop event feeds (notify-keyspace-events).
 func (s *Server) ConfigSet(name, value string) any {
-	r := s.cfg.set(name, value)
+	r := s.cfg.Set(name, value)
 	if r == nil {
 		s.refreshFeeds()
 	}

@@ -38,12 +38,17 @@ func main() {
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
+	queryLimit := fs.String("client-query-buffer-limit", "1gb", "bytes of requests a client may have buffered (Redis memory units)")
 	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
 	fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if !commands.SetNotifyKeyspaceEvents(*notify) {
 		fmt.Fprintln(os.Stderr, "mutexredis: --notify-keyspace-events: invalid event class character; use 'Ag$lshzxeKEtmdn'")
+		os.Exit(2)
+	}
+	if r := cfg.Set("client-query-buffer-limit", *queryLimit); r != nil {
+		fmt.Fprintln(os.Stderr, "mutexredis: --client-query-buffer-limit:", r)
 		os.Exit(2)
 	}
 	if err := configure(cfg, *bind, *outLimit, *protected); err != nil {
