@@ -27,6 +27,7 @@ type Config struct {
 	// and client-query-buffer-limit (bytes of requests a client may have
 	// buffered; read when a connection opens).
 	ProtoMaxBulkLen        int
+	MaxCommandArgs         int
 	ClientQueryBufferLimit int
 
 	// ProtectedMode refuses non-loopback clients while no password is set.
@@ -63,6 +64,7 @@ func DefaultConfig() *Config {
 		MaxClients:             10000,
 		MaxQueuedOps:           65536,
 		ProtoMaxBulkLen:        512 << 20,
+		MaxCommandArgs:         1024 * 1024,
 		ClientQueryBufferLimit: 1 << 30,
 		ProtectedMode:          true,
 		TLSAuthClients:         "yes",
@@ -73,6 +75,7 @@ func DefaultConfig() *Config {
 func (c *Config) readerLimits() readerLimits {
 	l := defaultReaderLimits()
 	l.maxBulk = c.ProtoMaxBulkLen
+	l.maxArgs = c.MaxCommandArgs
 	c.mu.Lock()
 	l.maxQuery = c.ClientQueryBufferLimit
 	c.mu.Unlock()
@@ -99,6 +102,7 @@ var params = map[string]param{
 	"maxclients":         {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	"fsync":              {get: func(c *Config) string { return c.Fsync }},
 	"proto-max-bulk-len": {get: func(c *Config) string { return strconv.Itoa(c.ProtoMaxBulkLen) }},
+	"max-command-args":   {get: func(c *Config) string { return strconv.Itoa(c.MaxCommandArgs) }},
 	"client-query-buffer-limit": {
 		get: func(c *Config) string {
 			c.mu.Lock()

@@ -35,6 +35,7 @@ func main() {
 	fs.StringVar(&cfg.TLSCACertFile, "tls-ca-cert-file", "", "CA certificates that client certificates must chain to (PEM)")
 	fs.StringVar(&cfg.TLSAuthClients, "tls-auth-clients", cfg.TLSAuthClients, "client certificates: yes (required), optional, or no")
 	fs.IntVar(&cfg.ProtoMaxBulkLen, "proto-max-bulk-len", cfg.ProtoMaxBulkLen, "largest bulk string a client may send, in bytes")
+	fs.IntVar(&cfg.MaxCommandArgs, "max-command-args", cfg.MaxCommandArgs, "most arguments one command may have (Redis's multibulk limit)")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
@@ -102,6 +103,9 @@ func configure(cfg *server.Config, bind, outLimit, protected string) error {
 	}
 	if cfg.Databases < 1 {
 		return fmt.Errorf("--databases must be at least 1")
+	}
+	if cfg.MaxCommandArgs < 1 {
+		return fmt.Errorf("--max-command-args must be positive")
 	}
 	if cfg.ProtoMaxBulkLen < 1 {
 		return fmt.Errorf("--proto-max-bulk-len must be positive")
