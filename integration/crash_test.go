@@ -33,39 +33,10 @@ type ownServer struct {
 	Port    int
 	Dir     string
 	cmd     *exec.Cmd
-	out     *ownLog
+	out     *lockedBuffer
 	exited  chan struct{}
 	waitErr error
 	done    bool // stopped or killed
-}
-
-// ownLog collects a process's output safely.
-type ownLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *ownLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *ownLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// ownFreePort returns a loopback port that was free a moment ago.
-func ownFreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // ownStart starts the mutexredis binary with args(port) on dir and waits
@@ -77,8 +48,8 @@ func ownStart(t testing.TB, dir string, args func(port int) []string, ready func
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port := ownFreePort(t)
-		s := &ownServer{Port: port, Dir: dir, out: &ownLog{}, exited: make(chan struct{})}
+		port := freePort(t)
+		s := &ownServer{Port: port, Dir: dir, out: &lockedBuffer{}, exited: make(chan struct{})}
 		s.cmd = exec.Command(binPath, append([]string{"--dir", dir}, args(port)...)...)
 		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 		s.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0 exitcode=66")

@@ -45,10 +45,10 @@ func secRealRedis(t *testing.T, args ...string) (addr string, port int) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port = ownFreePort(t)
+		port = freePort(t)
 		all := append([]string{"--save", "", "--appendonly", "no", "--port", strconv.Itoa(port), "--dir", t.TempDir()}, args...)
 		cmd := exec.Command("redis-server", all...)
-		out := &ownLog{}
+		out := &lockedBuffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("redis-server: %v", err)
