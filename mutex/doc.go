@@ -28,7 +28,10 @@
 //     sees every write queued before it, including earlier ones in its own
 //     batch. "Set if the value is v1", submitted twice into one batch,
 //     applies once. Conditional sets, counters, flushes and transactions are
-//     all WriteOps; the mutex has no special cases for them.
+//     all WriteOps; the mutex has no special cases for them. Op.RunIn runs
+//     any op inside a transaction's WriteOp, and a Watch (Keyspace.Watch)
+//     tells a WriteOp whether a key was written since the watch began,
+//     counting writes that were queued but not yet applied then.
 //
 //   - Order per submitter. The ops of one Do call run in order: consecutive
 //     ops of one kind join the same phase, and a read after the submitter's
@@ -44,7 +47,8 @@
 //   - Events. Keyspace.Subscribe delivers the reads, writes and flushed
 //     events in order. Nothing is recorded while nobody subscribes, and a
 //     subscriber whose buffer is full is dropped (see Subscription), so
-//     events never slow the mutex.
+//     events never slow the mutex. Write ops may attach notes (Tx.Note) that
+//     the flushed event of a committed batch carries.
 //
 //   - Back-pressure. At most Options.MaxQueuedOps ops are queued per
 //     keyspace; Do waits for room beyond that, so memory stays bounded.
