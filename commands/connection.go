@@ -290,7 +290,7 @@ func sortedCommands() []*Command {
 
 func commandInfo(cmd *Command) []any {
 	return []any{cmd.Name, int64(cmd.Arity), cmd.Flags.Names(),
-		int64(cmd.FirstKey), int64(cmd.LastKey), int64(cmd.Step), []any{}, []any{}, []any{}, []any{}}
+		int64(cmd.FirstKey), int64(cmd.LastKey), int64(cmd.Step), cmd.Flags.Categories(), []any{}, []any{}, []any{}}
 }
 
 func info(c *Ctx) any {

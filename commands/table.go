@@ -50,6 +50,25 @@ func (f Flags) Names() []any {
 	return names
 }
 
+var categoryNames = []struct {
+	f    Flags
+	name string
+}{
+	{Write, "@write"}, {Read, "@read"}, {Admin, "@admin"}, {Admin, "@dangerous"},
+	{PubSub, "@pubsub"}, {Fast, "@fast"}, {Connection, "@connection"},
+}
+
+// Categories returns the ACL categories of f, as COMMAND reports them.
+func (f Flags) Categories() []any {
+	names := []any{}
+	for _, n := range categoryNames {
+		if f&n.f != 0 {
+			names = append(names, Status(n.name))
+		}
+	}
+	return names
+}
+
 // Command is one entry of the table.
 type Command struct {
 	Name  string // lower case
