@@ -213,6 +213,40 @@ func TestPipelineOfSetsIsFewBatches(t *testing.T) {
 	}
 }
 
+// TestLargePipelineIsOneBatch: 100 SETs of 1 KiB values sent in one write
+// (100 KiB, far more than a connection's read buffer) still join one or two
+// write phases: the server takes in what has already arrived before it
+// submits (PRODUCT §3.5: a pipeline of 100 SETs costs one fsync).
+func TestLargePipelineIsOneBatch(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := dialRaw(t, s.Addr)
+	before := c.do("AFTERWRITE")
+	value := strings.Repeat("v", 1024)
+	var pipeline []byte
+	for i := 0; i < 100; i++ {
+		pipeline = encodeCommand(pipeline, "SET", fmt.Sprintf("big:%03d", i), value)
+	}
+	if _, err := c.nc.Write(pipeline); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if r := c.read(); r != "+OK" {
+			t.Fatalf("SET %d: %s", i, r)
+		}
+	}
+	after := c.do("AFTERWRITE")
+	b0, err0 := strconv.Atoi(strings.TrimPrefix(before, ":"))
+	b1, err1 := strconv.Atoi(strings.TrimPrefix(after, ":"))
+	if err0 != nil || err1 != nil {
+		t.Fatalf("AFTERWRITE replies %q, %q", before, after)
+	}
+	t.Logf("100 SETs of 1 KiB in one write: %d batch(es)", b1-b0)
+	if b1-b0 < 1 || b1-b0 > 2 {
+		t.Errorf("100 pipelined 1 KiB SETs took %d batches (AFTERWRITE %s → %s), want 1..2", b1-b0, before, after)
+	}
+}
+
 // TestPipelineOrderOnOneConnection: a read after a write on the same
 // connection sees it, within one pipeline (PRODUCT §3.5).
 func TestPipelineOrderOnOneConnection(t *testing.T) {

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -47,6 +49,7 @@ func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	defer c.cleanup()
 	rd := newReader(c.nc, c.s.cfg.readerLimits())
+	rd.tryRead = nonBlockingRead(c.nc)
 	for {
 		cmds, err := rd.readCommands(c.client.Authenticated)
 		if len(cmds) > 0 {
@@ -62,6 +65,38 @@ func (c *conn) serve() {
 			}
 			return
 		}
+	}
+}
+
+// nonBlockingRead returns a read of a TCP connection that never waits:
+// (0, nil) when nothing has arrived. Other connections (TLS) get nil.
+func nonBlockingRead(nc net.Conn) func([]byte) (int, error) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return func(p []byte) (int, error) {
+		var n int
+		var rerr error
+		if err := raw.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), p)
+			return true // done either way: do not wait for more
+		}); err != nil {
+			return 0, err
+		}
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+			return 0, nil
+		case rerr != nil:
+			return 0, rerr
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
 }
 

@@ -112,6 +112,11 @@ type reader struct {
 	err  error // sticky: the connection is done
 	rerr error // read error to return once the buffered commands are out
 
+	// tryRead, if set, reads without blocking: (0, nil) when nothing is
+	// waiting. fill uses it to take in the rest of a pipeline that did not
+	// fit the buffer, so that it is handled, and submitted, whole.
+	tryRead func([]byte) (int, error)
+
 	// Work counters, for tests.
 	scanned int64 // bytes examined looking for delimiters or splitting inline commands
 	copied  int64 // bytes moved when compacting or growing the buffer
@@ -225,10 +230,42 @@ func (r *reader) fill() error {
 			return err
 		}
 		if n > 0 {
+			r.takeWaiting()
 			return nil
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// readerDrainMax bounds what takeWaiting gathers.
+const readerDrainMax = 1 << 20
+
+// takeWaiting, after a read that filled the buffer, reads what else the
+// client has already sent (without blocking), growing the buffer up to
+// readerDrainMax.
+func (r *reader) takeWaiting() {
+	for r.tryRead != nil && r.end == len(r.buf) && r.end-r.start < readerDrainMax {
+		n := r.end - r.start
+		if r.lim.maxQuery > 0 && 2*n >= r.lim.maxQuery {
+			return // fill applies the limit
+		}
+		nb := make([]byte, 2*len(r.buf))
+		copy(nb, r.buf[r.start:r.end])
+		r.copied += int64(n)
+		r.buf, r.start, r.end = nb, 0, n
+		got, err := r.tryRead(r.buf[r.end:])
+		if got < 0 || got > len(r.buf)-r.end {
+			got = 0
+		}
+		r.end += got
+		if err != nil {
+			r.rerr = err
+			return
+		}
+		if got == 0 {
+			return
+		}
+	}
 }
 
 // parse parses complete commands from the buffer, at most maxCmds of them,
