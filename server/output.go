@@ -118,10 +118,3 @@ func (o *output) closeLocked() {
 		o.nc.Close()
 	}
 }
-
-// pendingBytes is the output not yet handed to the socket.
-func (o *output) pendingBytes() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.pending)
-}
