@@ -98,7 +98,8 @@ type Range struct{ Min, Max Bound }
 type KV struct{ Key, Value []byte }
 
 // Access describes one operation for the reads and writes events: "get",
-// "exists", "peekfirst", "peeklast" and "count" for reads; "set", "del" and
+// "exists", "peekfirst", "peeklast", "scan" (Key: where it resumes) and
+// "count" for reads; "set", "del" and
 // "flushdb" for writes. Key, Value and Range are set where they apply.
 type Access struct {
 	Op    string
@@ -266,6 +267,28 @@ func (r *Reader) peek(rng Range, last bool) (KV, bool, error) {
 		return KV{}, false, err
 	}
 	return KV{Key: bytes.Clone(it.Key()[len(r.prefix):]), Value: bytes.Clone(v)}, true, nil
+}
+
+// Scan calls fn with each key after after (from the first key when after
+// is nil), in order, until fn returns false. The key passed to fn is only
+// valid during the call.
+func (r *Reader) Scan(after []byte, fn func(key []byte) bool) error {
+	r.record(Access{Op: "scan", Key: after})
+	lower := r.prefix
+	if after != nil {
+		lower = append(append(bytes.Clone(r.prefix), after...), 0)
+	}
+	it, done, err := r.newIter(lower, r.end)
+	if err != nil {
+		return err
+	}
+	defer done()
+	for valid := it.First(); valid; valid = it.Next() {
+		if !fn(it.Key()[len(r.prefix):]) {
+			break
+		}
+	}
+	return it.Error()
 }
 
 // Count returns the number of keys in the keyspace. It scans the keyspace.
