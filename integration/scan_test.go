@@ -46,7 +46,7 @@ func TestScanAndKeys(t *testing.T) {
 		t.Fatal("SCAN with an unknown cursor succeeded")
 	}
 	raddr := realRedis(t)
-	rc := newClient(t, raddr, &redis.Options{DB: 9})
+	rc := newClient(t, raddr, &redis.Options{DB: 8}) // a database no other test uses
 	if err := rc.FlushDB(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
