@@ -39,6 +39,13 @@ var scripts = []script{
 		// Names are a mutexredis extension; what is not a name is Redis's error.
 		cmd("SELECT", "has space"), cmd("SELECT", "a/b"), cmd("SELECT", strings.Repeat("n", 65)), cmd("SELECT", "é"),
 	}},
+	{"type ttl rename", []step{
+		cmd("SET", "k", "v"), cmd("TYPE", "k"), cmd("TYPE", "nokey"), cmd("TTL", "k"), cmd("TTL", "nokey"),
+		cmd("PTTL", "k"), cmd("PTTL", "nokey"), cmd("TYPE"), cmd("TTL", "a", "b"),
+		cmd("RENAME", "nokey", "x"), cmd("RENAME", "k", "k2"), cmd("GET", "k"), cmd("GET", "k2"),
+		cmd("RENAME", "k2", "k2"), cmd("GET", "k2"), cmd("SET", "other", "o"), cmd("RENAMENX", "k2", "other"),
+		cmd("RENAMENX", "k2", "k3"), cmd("GET", "k3"), cmd("RENAMENX", "nokey", "z"), cmd("RENAME", "k3"),
+	}},
 	{"get set", []step{
 		cmd("SET", "k", "v"), cmd("GET", "k"), cmd("GET", "nokey"), cmd("GET"), cmd("GET", "a", "b"),
 		cmd("SET", "k"), cmd("SET"), cmd("set", "k", "v2"), cmd("get", "k"),
