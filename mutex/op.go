@@ -343,14 +343,9 @@ func (tx *Tx) Set(key, value []byte) error {
 // Delete removes key and reports whether it existed. Deleting a missing key
 // is not a mutation.
 func (tx *Tx) Delete(key []byte) (bool, error) {
-	_, closer, err := tx.b.Get(tx.encodeKey(key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
+	if exists, err := tx.Exists(key); !exists || err != nil {
 		return false, err
 	}
-	closer.Close()
 	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
 		return false, err
 	}
