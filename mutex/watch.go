@@ -15,6 +15,7 @@ type Watch struct {
 	ks      *Keyspace
 	keys    []string
 	changed atomic.Bool
+	closed  atomic.Bool
 }
 
 // watches is a keyspace's registry of watched keys.
@@ -46,8 +47,11 @@ func (w *Watch) Changed() bool { return w.changed.Load() }
 // Keyspace returns the keyspace the watch is on.
 func (w *Watch) Keyspace() *Keyspace { return w.ks }
 
-// Close stops the watch.
+// Close stops the watch; closing it again does nothing.
 func (w *Watch) Close() {
+	if !w.closed.CompareAndSwap(false, true) {
+		return
+	}
 	ws := &w.ks.watches
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
