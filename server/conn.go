@@ -54,7 +54,7 @@ func (c *conn) serve() {
 		cmds, err := rd.readCommands(c.client.Authenticated)
 		if len(cmds) > 0 {
 			c.handle(cmds)
-			if c.client.Close {
+			if c.client.Close || c.out.dead() {
 				return
 			}
 		}
@@ -143,6 +143,10 @@ func (c *conn) handle(cmds [][][]byte) {
 					c.submit()
 					c.writeReplies(len(c.replies))
 					reads = 0
+					if c.out.dead() {
+						c.dropPending() // nobody to answer: drop the rest of the pipeline
+						return
+					}
 				}
 			}
 		case act.Run != nil:
@@ -161,6 +165,12 @@ func (c *conn) handle(cmds [][][]byte) {
 	if cap(c.wbuf) > maxReplyChunk {
 		c.wbuf = nil // do not keep a large buffer on an idle connection
 	}
+}
+
+// dropPending forgets the ops collected and not submitted.
+func (c *conn) dropPending() {
+	clear(c.ops)
+	c.ops, c.opSlot = c.ops[:0], c.opSlot[:0]
 }
 
 // writeReplies encodes and writes the replies not yet written, up to slot
@@ -197,8 +207,7 @@ func (c *conn) submit() {
 			c.replies[c.opSlot[i]] = commands.OpReply(&c.ops[i])
 		}
 	}
-	clear(c.ops)
-	c.ops, c.opSlot = c.ops[:0], c.opSlot[:0]
+	c.dropPending()
 }
 
 func (c *conn) keyspace() error {

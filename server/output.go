@@ -118,3 +118,11 @@ func (o *output) closeLocked() {
 		o.nc.Close()
 	}
 }
+
+// dead reports whether the connection has been closed: a pipeline still
+// being handled for it can stop.
+func (o *output) dead() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closed
+}
