@@ -550,20 +550,7 @@ func TestCrashSafety(t *testing.T) {
 // ends. opt may be nil.
 func (s *ownServer) client(t testing.TB, opt *redis.Options) *redis.Client {
 	t.Helper()
-	var o redis.Options
-	if opt != nil {
-		o = *opt
-	}
-	o.Addr = s.Addr
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 30 * time.Second
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 30 * time.Second
-	}
-	c := redis.NewClient(&o)
-	t.Cleanup(func() { c.Close() })
-	return c
+	return newClient(t, s.Addr, opt)
 }
 
 // cli runs redis-cli -p <port> args... and returns its output.
