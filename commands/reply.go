@@ -2,6 +2,8 @@ package commands
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/tidwall/redcon"
 )
@@ -17,12 +19,26 @@ import (
 //	NullArray     null array (*-1)
 //	Replies       several top-level replies (SUBSCRIBE a b answers twice)
 //	NoReply       nothing at all (SHUTDOWN closes the connection instead)
+//
+// and the RESP3 shapes, which RESP2 connections receive as Redis 7 sends
+// them to RESP2 clients:
+//
+//	Map           key, value, key, value … (RESP2: a flat array)
+//	Set           an unordered collection (RESP2: an array)
+//	Double        a float (RESP2: a bulk string, Redis's %.17g form)
+//	Bool          true/false (RESP2: integer 1/0)
+//	Verbatim      a text blob, INFO and CLIENT LIST (RESP2: a bulk string)
 type (
 	Status    string
 	Error     string
 	NullArray struct{}
 	Replies   []any
 	NoReply   struct{}
+	Map       []any
+	Set       []any
+	Double    float64
+	Bool      bool
+	Verbatim  string
 )
 
 // OK is the usual +OK.
@@ -81,6 +97,19 @@ func AppendReply(b []byte, v any) []byte {
 			b = AppendReply(b, e)
 		}
 		return b
+	case Map:
+		return AppendReply(b, []any(v))
+	case Set:
+		return AppendReply(b, []any(v))
+	case Double:
+		return redcon.AppendBulk(b, FormatDouble(float64(v)))
+	case Bool:
+		if v {
+			return redcon.AppendInt(b, 1)
+		}
+		return redcon.AppendInt(b, 0)
+	case Verbatim:
+		return redcon.AppendBulkString(b, string(v))
 	case Replies:
 		for _, e := range v {
 			b = AppendReply(b, e)
@@ -90,4 +119,16 @@ func AppendReply(b []byte, v any) []byte {
 		return redcon.AppendError(b, "ERR "+v.Error())
 	}
 	return redcon.AppendError(b, fmt.Sprintf("ERR internal error: unknown reply type %T", v))
+}
+
+// FormatDouble formats f as Redis 7.0 replies with a score or a double:
+// C's %.17g, and "inf" and "-inf" for the infinities.
+func FormatDouble(f float64) []byte {
+	switch {
+	case math.IsInf(f, 1):
+		return []byte("inf")
+	case math.IsInf(f, -1):
+		return []byte("-inf")
+	}
+	return strconv.AppendFloat(nil, f, 'g', 17, 64)
 }
