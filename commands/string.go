@@ -601,7 +601,6 @@ func peekOp(last bool) func([][]byte) (mutex.Op, any) {
 	}
 }
 
-
 // setPairs sets each key of key value pairs (MSET, MSETNX).
 func setPairs(tx *mutex.Tx, pairs [][]byte) error {
 	for i := 0; i < len(pairs); i += 2 {

@@ -23,7 +23,7 @@ type Tx struct {
 	lastSeq   uint64
 	gens      uint64 // collections created in this batch
 	scratch   []byte
-	onExpire func(tx *Tx, key []byte) // Store.expired
+	onExpire  func(tx *Tx, key []byte) // Store.expired
 }
 
 // Emit adds a to the batch's writes event: commands announce their
