@@ -183,5 +183,5 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	if err != nil {
 		return ErrorReply(err)
 	}
-	return res
+	return NonBlocking(res)
 }
