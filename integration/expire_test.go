@@ -211,3 +211,61 @@ func TestWatchSeesExpiry(t *testing.T) {
 		t.Fatal("the transaction ran")
 	}
 }
+
+// kill -9 while keys are expiring: after each restart every live key is
+// there with its deadline, and no key past its deadline is visible again.
+func TestExpiryAcrossKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	const cycles, perCycle = 3, 2000
+	type key struct {
+		name     string
+		deadline int64 // ms; 0: none
+	}
+	var keys []key
+	for cycle := range cycles {
+		s := ownStartPlain(t, dir)
+		c := newClient(t, s.Addr, nil)
+		// What the previous cycles wrote: live keys intact, expired ones gone.
+		now := time.Now().UnixMilli()
+		for _, k := range keys {
+			pt, err := c.Do(ctx, "PEXPIRETIME", k.name).Int64()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case k.deadline == 0 && pt != -1:
+				t.Fatalf("cycle %d: %s has PEXPIRETIME %d, want -1 (live, no TTL)", cycle, k.name, pt)
+			case k.deadline != 0 && k.deadline < now && pt != -2:
+				t.Fatalf("cycle %d: %s, deadline %d passed, is visible (PEXPIRETIME %d)", cycle, k.name, k.deadline, pt)
+			case k.deadline > now+1000 && pt != k.deadline:
+				t.Fatalf("cycle %d: %s has PEXPIRETIME %d, want %d", cycle, k.name, pt, k.deadline)
+			}
+		}
+		// New keys: a third without TTL, the rest due within the next
+		// 300 ms or in an hour; kill while the short ones are expiring.
+		pipe := c.Pipeline()
+		base := time.Now().UnixMilli()
+		for i := range perCycle {
+			k := key{name: fmt.Sprintf("c%d:%d", cycle, i)}
+			switch i % 3 {
+			case 1:
+				k.deadline = base + int64(i%300)
+			case 2:
+				k.deadline = base + 3600_000
+			}
+			if k.deadline == 0 {
+				pipe.Set(ctx, k.name, "v", 0)
+			} else {
+				pipe.Do(ctx, "SET", k.name, "v", "PXAT", strconv.FormatInt(k.deadline, 10))
+			}
+			keys = append(keys, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "some keys expired", func() bool { return expiredKeys(t, c) > 0 })
+		s.sigkill(t)
+	}
+}
