@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/sync/semaphore"
@@ -46,6 +47,8 @@ type Keyspace struct {
 	// lock).
 	snap *pebble.Snapshot
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
+
+	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
 }
 
 var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
@@ -111,6 +114,8 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		return err
 	}
 	defer k.queued.Release(weight)
+	k.stats.queued.Add(int64(len(ops)))
+	defer k.stats.queued.Add(-int64(len(ops)))
 	req := requestPool.Get().(*request)
 	req.ops, req.next = ops, 0
 	k.inMu.Lock()
@@ -253,8 +258,10 @@ func (k *Keyspace) readPhase() {
 	default:
 		err = s.Failed()
 	}
+	nops := 0
 	for _, req := range reqs {
 		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
+			nops++
 			op := &req.ops[req.next]
 			if err != nil {
 				op.Err = err
@@ -265,6 +272,7 @@ func (k *Keyspace) readPhase() {
 	}
 	r.close()
 	s.dbMu.RUnlock()
+	k.stats.readPhase(nops)
 	if rec != nil {
 		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})
 	}
@@ -285,8 +293,9 @@ func (k *Keyspace) writePhase() {
 	for i, req := range reqs {
 		starts[i] = req.next
 	}
-	seq, count, notes, err := k.applyBatch(reqs)
+	seq, count, notes, took, err := k.applyBatch(reqs)
 	s.dbMu.RUnlock()
+	k.stats.writePhase(count, took, err)
 	for i, req := range reqs {
 		for j := starts[i]; j < req.next; j++ {
 			op := &req.ops[j]
@@ -315,7 +324,7 @@ func (k *Keyspace) writePhase() {
 // mutations, the ops' notes, and the error every op of the batch gets. A
 // batch without mutations is not committed. Caller holds store.dbMu for
 // reading.
-func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, err error) {
+func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, took time.Duration, err error) {
 	s := k.store
 	// Ops stop at the first read: it waits for the next read phase.
 	runWrites := func(tx *Tx) {
@@ -333,7 +342,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	if err := s.Failed(); err != nil {
 		runWrites(nil)
-		return 0, 0, nil, err
+		return 0, 0, nil, 0, err
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
@@ -346,11 +355,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		notes = *tx.notes
 	}
 	if tx.mutations == 0 {
-		return k.lastSeq.Load(), 0, nil, nil
+		return k.lastSeq.Load(), 0, nil, 0, nil
 	}
 	seq = k.lastSeq.Load() + 1
 	if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
-		return seq, tx.mutations, nil, err
+		return seq, tx.mutations, nil, 0, err
 	}
 	if tx.muts != nil {
 		k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
@@ -360,6 +369,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		opts = pebble.NoSync
 	}
 	before := s.db.NewSnapshot()
+	start := time.Now()
 	if err := commit(b, opts); err != nil {
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.
@@ -367,9 +377,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		k.undo = append(k.undo, undo...)
 		k.snap = before
 		s.commitFailed(errors.Join(err, uerr))
-		return seq, tx.mutations, nil, err
+		return seq, tx.mutations, nil, 0, err
 	}
+	took = time.Since(start)
 	before.Close()
 	k.lastSeq.Store(seq)
-	return seq, tx.mutations, notes, nil
+	return seq, tx.mutations, notes, took, nil
 }
