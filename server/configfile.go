@@ -321,7 +321,11 @@ func (c *Config) Rewrite() error {
 	var added []string
 	for i := range params {
 		p := &params[i]
-		if p.set == nil || written[p.name] || p.get(c) == p.get(def) {
+		defVal := p.get(def)
+		if p.global {
+			defVal = "" // global parameters' defaults are empty; def reads the same global
+		}
+		if p.set == nil || written[p.name] || p.get(c) == defVal {
 			continue
 		}
 		added = append(added, formatDirective(p, p.get(c))+"\n")
