@@ -209,3 +209,25 @@ func TestConfigSetMutability(t *testing.T) {
 		t.Errorf("CONFIG GET * has %d entries, want %d", got, 2*len(params))
 	}
 }
+
+// The annotated mutexredis.conf at the repository root loads, and every
+// value in it is the default, as it says.
+func TestConfigShippedFile(t *testing.T) {
+	c, err := LoadConfig([]string{"../mutexredis.conf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	for _, p := range params {
+		if a, b := p.get(c), p.get(def); a != b {
+			t.Errorf("mutexredis.conf sets %s %q, the default is %q", p.name, a, b)
+		}
+	}
+	// Every directive is documented in it.
+	text, _ := os.ReadFile("../mutexredis.conf")
+	for _, p := range Params() {
+		if p[0] != "cpuprofile" && !strings.Contains(string(text), p[0]+" ") {
+			t.Errorf("mutexredis.conf does not mention %s", p[0])
+		}
+	}
+}
