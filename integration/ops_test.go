@@ -310,6 +310,16 @@ func TestOpsInfo(t *testing.T) {
 	if out, _, err := s.cli(t, "", "info", "keyspace"); err != nil || !strings.Contains(out, "db0:keys=5,") {
 		t.Errorf("redis-cli info keyspace: %q %v", out, err)
 	}
+	// INFO inside a transaction runs in the keyspace's write phase: it
+	// must not wait for the keyspace's mutex.
+	cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "k5", "v", 0)
+		p.Info(ctx, "keyspace")
+		return nil
+	})
+	if err != nil || len(cmds) != 2 || !strings.Contains(cmds[1].(*redis.StringCmd).Val(), "db0:keys=") {
+		t.Errorf("MULTI SET INFO EXEC: %v %v", cmds, err)
+	}
 	// CONFIG RESETSTAT starts the counters again.
 	if err := c.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)

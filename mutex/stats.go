@@ -1,8 +1,11 @@
 package mutex
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // KeyspaceStats are a keyspace's counters since the process started. They are read without stopping the mutex, so the fields
@@ -109,4 +112,34 @@ func (k *Keyspace) Stats() KeyspaceStats {
 		Commit:      s.commit.snapshot(CommitBuckets, 1e-6),
 		BatchSize:   s.batchSize.snapshot(BatchBuckets, 1),
 	}
+}
+
+// errBusy: the store is being reopened; the count is not available now.
+var errBusy = errors.New("mutex: store busy reopening")
+
+// CountKeys counts the keyspace's keys in its committed state, outside the
+// mutex's phases (so it may be called from inside one, by INFO in a
+// transaction). It scans the keyspace: O(keys). While the store is being
+// reopened after a failed commit it returns an error rather than wait.
+func (k *Keyspace) CountKeys() (int64, error) {
+	s := k.store
+	if !s.dbMu.TryRLock() {
+		return 0, errBusy
+	}
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return 0, errBusy
+	}
+	// After a failed commit the database may show the failed batch until
+	// recovery undoes it (the keyspace's own phases read a snapshot then);
+	// the count may include it.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: k.prefix, UpperBound: k.end})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for valid := it.First(); valid; valid = it.Next() {
+		n++
+	}
+	return n, errors.Join(it.Error(), it.Close())
 }

@@ -112,7 +112,7 @@ func TestInfoStatsAndKeyspace(t *testing.T) {
 		"Errorstats": {"errorstat_ERR": "count=2", "errorstat_WRONGTYPE": "count=1"},
 		"Stats":      {"total_commands_processed": "4", "total_error_replies": "3", "keyspace_hits": "1", "keyspace_misses": "1"},
 		"Keyspace":   {"db0": "keys=2,expires=0,avg_ttl=0"},
-		"Mutex":      {"mutex_batches": "2", "mutex_batch_ops": "3", "mutex_keyspaces": "2", "ks_tenant%3Aa": "last_batch=1,read_phases=1,write_phases=1,batches=1,batch_ops=1,queued_ops=0"},
+		"Mutex":      {"mutex_batches": "2", "mutex_batch_ops": "3", "mutex_keyspaces": "2", "ks_tenant%3Aa": "last_batch=1,read_phases=0,write_phases=1,batches=1,batch_ops=1,queued_ops=0"},
 		"Server":     {"redis_version": commands.Version, "redis_mode": "standalone", "tcp_port": "6379"},
 		"Persistence": {"rdb_bgsave_in_progress": "0", "rdb_last_bgsave_status": "ok", "aof_enabled": "1",
 			"rdb_changes_since_last_save": "3"},
