@@ -564,3 +564,38 @@ func TestOpsCheckpointUnderLoad(t *testing.T) {
 		t.Errorf("%d keys but batch %d: a batch without a key?", total, ckBatch)
 	}
 }
+
+func TestOpsLogs(t *testing.T) {
+	logfile := filepath.Join(t.TempDir(), "mutexredis.log")
+	s := startServer(t, "--logfile", logfile, "--log-format", "json", "--loglevel", "warning",
+		"--checkpoint-dir", filepath.Join(t.TempDir(), "ck"))
+	ctx := context.Background()
+	c := s.client(t, nil)
+	if err := c.Save(ctx).Err(); err != nil { // logged at notice: not at warning
+		t.Fatal(err)
+	}
+	if err := c.ConfigSet(ctx, "loglevel", "notice").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.stop(t)
+	data, err := os.ReadFile(logfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec struct {
+			Level, Msg string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		msgs[rec.Msg]++
+	}
+	if msgs["checkpoint done"] != 1 || msgs["mutexredis started"] != 0 || msgs["mutexredis stopped"] != 1 {
+		t.Errorf("log messages %v", msgs)
+	}
+}

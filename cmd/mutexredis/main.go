@@ -65,7 +65,9 @@ func run(args []string) int {
 	}
 	log.Info("opening the store", "dir", cfg.Dir)
 	opened := time.Now()
+	stopProgress := progress(log, cfg.Dir, opened)
 	srv, err := server.New(cfg, log)
+	stopProgress()
 	if err != nil {
 		log.Error("cannot open the store", "dir", cfg.Dir, "error", err)
 		return 1
@@ -93,6 +95,26 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// progress logs every few seconds while a large store opens (Pebble
+// replays its write-ahead log into memtables first), until stop is called.
+func progress(log *slog.Logger, dir string, since time.Time) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				log.Info("still opening the store (replaying its write-ahead log)", "dir", dir,
+					"elapsed", time.Since(since).Round(time.Second))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // newLogger logs with slog at loglevel (changeable with CONFIG SET) to
