@@ -115,8 +115,10 @@ checkpoint-keep 2
 	if f := c.InfoMap(ctx, "server").Item("Server", "config_file"); f != conf {
 		t.Errorf("config_file = %q, want %q", f, conf)
 	}
-	if err := c.ConfigSet(ctx, "port", "1").Err(); err == nil || !strings.Contains(err.Error(), "immutable") {
-		t.Errorf("CONFIG SET port: %v", err)
+	for _, name := range []string{"port", "dir", "checkpoint-dir", "logfile", "pidfile"} {
+		if err := c.ConfigSet(ctx, name, "/tmp/x").Err(); err == nil || !strings.Contains(err.Error(), "immutable") {
+			t.Errorf("CONFIG SET %s: %v", name, err)
+		}
 	}
 	if err := c.ConfigSet(ctx, "maxmemory-policy", "x").Err(); err == nil {
 		t.Error("CONFIG SET maxmemory-policy accepted")
@@ -352,6 +354,11 @@ func TestOpsMetrics(t *testing.T) {
 	}
 	c.Get(ctx, "k1")
 	c.Do(ctx, "GET")
+	ps := c.PSubscribe(ctx, "__mutex@*__:flushed")
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription is confirmed
+		t.Fatal(err)
+	}
 	resp, err := http.Get("http://" + maddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -406,6 +413,9 @@ func TestOpsMetrics(t *testing.T) {
 		{"mutexredis_keyspace_keys", []string{"db", "0"}, 20},
 		{"mutexredis_queued_ops", nil, 0},
 		{"mutexredis_store_up", nil, 1},
+		{"mutexredis_pubsub_clients", nil, 1},
+		{"mutexredis_pubsub_patterns", nil, 1},
+		{"mutexredis_event_feeds", nil, 1},
 	} {
 		if got := value(tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s %v = %v, want %v", tc.name, tc.labels, got, tc.want)

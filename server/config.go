@@ -318,7 +318,9 @@ var params = []param{
 			return err
 		}},
 	stringParam("metrics-addr", `host:port serving Prometheus /metrics and /healthz ("": off)`, func(c *Config) *string { return &c.MetricsAddr }),
-	{name: "checkpoint-dir", mutable: true, usage: "where BGSAVE and SAVE write checkpoints, one directory each",
+	// Not settable at run time, as Redis 7 protects dir: CONFIG SET must
+	// not let a client choose where the server writes.
+	{name: "checkpoint-dir", usage: "where BGSAVE and SAVE write checkpoints, one directory each",
 		get: func(c *Config) string { d, _ := c.checkpointSettings(); return d },
 		set: func(c *Config, v string) error {
 			if v == "" {

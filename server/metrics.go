@@ -136,6 +136,8 @@ var (
 	descNetOut       = desc("net_output_bytes_total", "Bytes written to clients.")
 	descChannels     = desc("pubsub_channels", "Channels with subscribers.")
 	descPatterns     = desc("pubsub_patterns", "Pattern subscriptions.")
+	descSubscribers  = desc("pubsub_clients", "Connections with at least one channel or pattern subscription.")
+	descFeeds        = desc("event_feeds", "Keyspaces whose mutex events feed pub/sub subscribers.")
 	descDropped      = desc("dropped_subscribers_total", "Subscribers disconnected for passing client-output-buffer-limit pubsub.")
 	descPhases       = desc("phases_total", "Mutex phases run, by kind (read, write), over every keyspace.", "kind")
 	descPhaseOps     = desc("phase_ops_total", "Ops answered by the phases, by kind (read: reads, write: mutations committed).", "kind")
@@ -168,7 +170,7 @@ var (
 	descDisk         = desc("pebble_disk_usage_bytes", "Disk space used by the store.")
 	descSnapshots    = desc("pebble_snapshots", "Open Pebble snapshots.")
 	descTableIters   = desc("pebble_table_iterators", "Open table iterators.")
-	serverCollected  = []*prometheus.Desc{descClients, descConnections, descRejected, descNetIn, descNetOut, descChannels, descPatterns, descDropped, descPhases, descPhaseOps, descBatches, descFailed, descBatchSize, descCommit, descQueued, descKeyspaces, descKeys, descLastBatch, descStoreOK, descCheckpoints, descLastCkpt}
+	serverCollected  = []*prometheus.Desc{descSubscribers, descFeeds, descClients, descConnections, descRejected, descNetIn, descNetOut, descChannels, descPatterns, descDropped, descPhases, descPhaseOps, descBatches, descFailed, descBatchSize, descCommit, descQueued, descKeyspaces, descKeys, descLastBatch, descStoreOK, descCheckpoints, descLastCkpt}
 	pebbleCollected  = []*prometheus.Desc{descCompactions, descCompactDebt, descFlushes, descL0Files, descL0Sublevels, descReadAmp, descLevelTables, descLevelBytes, descCacheHits, descCacheMisses, descCacheBytes, descMemtable, descWALBytes, descWALWritten, descWALFiles, descDisk, descSnapshots, descTableIters}
 	counter, gauge   = prometheus.CounterValue, prometheus.GaugeValue
 	constMetric      = prometheus.MustNewConstMetric
@@ -206,6 +208,11 @@ func (sc *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(descChannels, gauge, float64(len(s.pubsub.channelsMatching(nil))))
 	ch <- constMetric(descPatterns, gauge, float64(s.pubsub.numPat()))
 	ch <- constMetric(descDropped, counter, float64(st.droppedSubscribers.Load()))
+	ch <- constMetric(descSubscribers, gauge, float64(s.pubsub.numClients()))
+	s.ksMu.Lock()
+	feeds := len(s.feeds)
+	s.ksMu.Unlock()
+	ch <- constMetric(descFeeds, gauge, float64(feeds))
 
 	infos := s.keyspaceInfos(false)
 	var tot mutex.KeyspaceStats
@@ -278,4 +285,19 @@ func (sc *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(descDisk, gauge, float64(pm.DiskSpaceUsage()))
 	ch <- constMetric(descSnapshots, gauge, float64(pm.Snapshots.Count))
 	ch <- constMetric(descTableIters, gauge, float64(pm.TableIters))
+}
+
+// numClients counts the connections subscribed to anything.
+func (p *pubsub) numClients() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	seen := map[*conn]struct{}{}
+	for _, t := range []map[string]map[*conn]struct{}{p.channels, p.patterns} {
+		for _, subs := range t {
+			for c := range subs {
+				seen[c] = struct{}{}
+			}
+		}
+	}
+	return len(seen)
 }
