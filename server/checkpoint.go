@@ -154,6 +154,12 @@ func (s *Server) writeCheckpoint(at time.Time) (string, uint64, error) {
 		return "", 0, err
 	}
 	final := filepath.Join(root, stamp+"-batches-"+strconv.FormatUint(sum, 10))
+	for i := 2; ; i++ { // two checkpoints in the same millisecond
+		if _, err := os.Lstat(final); os.IsNotExist(err) {
+			break
+		}
+		final = filepath.Join(root, stamp+"-batches-"+strconv.FormatUint(sum, 10)+"-"+strconv.Itoa(i))
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		os.RemoveAll(tmp)
 		return "", 0, err
