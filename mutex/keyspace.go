@@ -293,9 +293,9 @@ func (k *Keyspace) writePhase() {
 	for i, req := range reqs {
 		starts[i] = req.next
 	}
-	seq, count, notes, took, err := k.applyBatch(reqs)
+	seq, count, notes, err := k.applyBatch(reqs)
 	s.dbMu.RUnlock()
-	k.stats.writePhase(count, took, err)
+	k.stats.writePhases.Add(1)
 	for i, req := range reqs {
 		for j := starts[i]; j < req.next; j++ {
 			op := &req.ops[j]
@@ -324,7 +324,7 @@ func (k *Keyspace) writePhase() {
 // mutations, the ops' notes, and the error every op of the batch gets. A
 // batch without mutations is not committed. Caller holds store.dbMu for
 // reading.
-func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, took time.Duration, err error) {
+func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, err error) {
 	s := k.store
 	// Ops stop at the first read: it waits for the next read phase.
 	runWrites := func(tx *Tx) {
@@ -342,7 +342,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	if err := s.Failed(); err != nil {
 		runWrites(nil)
-		return 0, 0, nil, 0, err
+		return 0, 0, nil, err
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
@@ -355,11 +355,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		notes = *tx.notes
 	}
 	if tx.mutations == 0 {
-		return k.lastSeq.Load(), 0, nil, 0, nil
+		return k.lastSeq.Load(), 0, nil, nil
 	}
 	seq = k.lastSeq.Load() + 1
 	if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
-		return seq, tx.mutations, nil, 0, err
+		return seq, tx.mutations, nil, err
 	}
 	if tx.muts != nil {
 		k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
@@ -371,16 +371,17 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	before := s.db.NewSnapshot()
 	start := time.Now()
 	if err := commit(b, opts); err != nil {
+		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.
 		undo, uerr := undoFor(b, before)
 		k.undo = append(k.undo, undo...)
 		k.snap = before
 		s.commitFailed(errors.Join(err, uerr))
-		return seq, tx.mutations, nil, 0, err
+		return seq, tx.mutations, nil, err
 	}
-	took = time.Since(start)
+	k.stats.committed(tx.mutations, time.Since(start))
 	before.Close()
 	k.lastSeq.Store(seq)
-	return seq, tx.mutations, notes, took, nil
+	return seq, tx.mutations, notes, nil
 }

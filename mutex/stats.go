@@ -82,20 +82,12 @@ func (s *keyspaceStats) readPhase(ops int) {
 	s.readOps.Add(uint64(ops))
 }
 
-// writePhase records a write phase; took is its commit's duration (0 when
-// nothing was committed).
-func (s *keyspaceStats) writePhase(mutations int, took time.Duration, err error) {
-	s.writePhases.Add(1)
-	switch {
-	case mutations == 0:
-	case err != nil:
-		s.failed.Add(1)
-	default:
-		s.batches.Add(1)
-		s.mutations.Add(uint64(mutations))
-		s.commit.observe(CommitBuckets, took.Seconds(), 1e-6)
-		s.batchSize.observe(BatchBuckets, float64(mutations), 1)
-	}
+// committed records a committed batch of mutations and its commit time.
+func (s *keyspaceStats) committed(mutations int, took time.Duration) {
+	s.batches.Add(1)
+	s.mutations.Add(uint64(mutations))
+	s.commit.observe(CommitBuckets, took.Seconds(), 1e-6)
+	s.batchSize.observe(BatchBuckets, float64(mutations), 1)
 }
 
 // Stats returns the keyspace's counters.
