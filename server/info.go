@@ -462,7 +462,7 @@ func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
 		}
 		ki := keyspaceInfo{name: name, ks: ks, stats: ks.Stats()}
 		if withKeys {
-			ki.keys = countKeys(ks)
+			ki.keys = s.countKeys(ks)
 		}
 		out = append(out, ki)
 	}
@@ -471,10 +471,33 @@ func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
 
 // countKeys counts a keyspace's committed keys without queueing in its
 // mutex: INFO may run inside a transaction, in the keyspace's own write
-// phase.
-func countKeys(ks *mutex.Keyspace) int64 {
-	n, _ := ks.CountKeys()
+// phase. Keys change only in committed batches, so a count stays exact
+// while the keyspace's batch number does not move: an idle keyspace is
+// counted once, not at every INFO or scrape.
+func (s *Server) countKeys(ks *mutex.Keyspace) int64 {
+	batch := ks.LastBatch()
+	s.keyCountMu.Lock()
+	c, ok := s.keyCounts[ks]
+	s.keyCountMu.Unlock()
+	if ok && c.batch == batch {
+		return c.keys
+	}
+	healthy := s.store.Failed() == nil // a failed batch may show until undone
+	n, err := ks.CountKeys()
+	if err == nil && healthy && s.store.Failed() == nil && ks.LastBatch() == batch { // no batch committed meanwhile
+		s.keyCountMu.Lock()
+		if s.keyCounts == nil {
+			s.keyCounts = map[*mutex.Keyspace]keyCount{}
+		}
+		s.keyCounts[ks] = keyCount{batch: batch, keys: n}
+		s.keyCountMu.Unlock()
+	}
 	return n
+}
+
+type keyCount struct {
+	batch uint64
+	keys  int64
 }
 
 // numbered reports whether name is a numbered keyspace (SELECT n).

@@ -134,6 +134,19 @@ func TestInfoStatsAndKeyspace(t *testing.T) {
 		t.Errorf("run_id %q", info["Server"]["run_id"])
 	}
 
+	// The count follows the keyspace's batches (it is cached between them).
+	for i, want := range []string{"keys=3,expires=0,avg_ttl=0", "keys=2,expires=0,avg_ttl=0"} {
+		op := mutex.Put([]byte("c"), []byte("3"))
+		if i == 1 {
+			op = mutex.Delete([]byte("a"))
+		}
+		if err := ks.Do(t.Context(), []mutex.Op{op}); err != nil {
+			t.Fatal(err)
+		}
+		if got := sections(t, s.Info("keyspace"))["Keyspace"]["db0"]; got != want {
+			t.Errorf("db0 = %q, want %q", got, want)
+		}
+	}
 	// CONFIG RESETSTAT zeroes the stats and the command lines.
 	s.ConfigResetStat()
 	info = sections(t, s.Info("all"))

@@ -57,6 +57,8 @@ type Server struct {
 	memPeak     atomic.Uint64 // info.go
 	checkpoints checkpoints   // checkpoint.go
 	metrics     *metricsServer
+	keyCountMu  sync.Mutex
+	keyCounts   map[*mutex.Keyspace]keyCount // info.go
 }
 
 // MutexredisVersion is mutexredis's own version (INFO mutexredis_version).
