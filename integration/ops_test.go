@@ -266,6 +266,17 @@ func TestOpsInfo(t *testing.T) {
 			t.Errorf("%s=%s", k, v)
 		}
 	}
+	latency := regexp.MustCompile(`^p50=\d+\.\d{3},p99=\d+\.\d{3},p99\.9=\d+\.\d{3}$`)
+	for _, side := range []map[string]map[string]string{theirs, mine} {
+		if len(side["Latencystats"]) == 0 {
+			t.Errorf("no latencystats")
+		}
+		for k, v := range side["Latencystats"] {
+			if !strings.HasPrefix(k, "latency_percentiles_usec_") || !latency.MatchString(v) {
+				t.Errorf("latencystats %s=%s", k, v)
+			}
+		}
+	}
 	check := func(sec, field, pattern string) {
 		t.Helper()
 		if v := mine[sec][field]; !regexp.MustCompile("^(" + pattern + ")$").MatchString(v) {

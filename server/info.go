@@ -42,6 +42,7 @@ var infoSections = []infoSection{
 	{"modules", "Modules", func(*Server, *infoBuf) {}, false, false},
 	{"commandstats", "Commandstats", (*Server).infoCommandstats, false, true},
 	{"errorstats", "Errorstats", (*Server).infoErrorstats, true, true},
+	{"latencystats", "Latencystats", (*Server).infoLatencystats, false, true},
 	{"cluster", "Cluster", (*Server).infoCluster, true, true},
 	{"keyspace", "Keyspace", (*Server).infoKeyspace, true, true},
 	{"mutex", "Mutex", (*Server).infoMutex, true, true},
@@ -417,6 +418,30 @@ func (s *Server) infoCommandstats(b *infoBuf) {
 		}
 		b.add("cmdstat_"+n, fmt.Sprintf("calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,failed_calls=%d",
 			calls, usec, per, rejected, failed))
+	}
+}
+
+// infoLatencystats writes p50, p99 and p99.9 per command, as Redis's
+// latency-tracking does, from a histogram with buckets at most 41% wide
+// (the values are the buckets' upper bounds).
+func (s *Server) infoLatencystats(b *infoBuf) {
+	st := s.stats
+	st.mu.RLock()
+	names := make([]string, 0, len(st.cmds))
+	for n := range st.cmds {
+		names = append(names, n)
+	}
+	st.mu.RUnlock()
+	sort.Strings(names)
+	for _, n := range names {
+		st.mu.RLock()
+		cs := st.cmds[n]
+		st.mu.RUnlock()
+		p, ok := cs.latency.percentiles(0.5, 0.99, 0.999)
+		if !ok {
+			continue
+		}
+		b.add("latency_percentiles_usec_"+n, fmt.Sprintf("p50=%.3f,p99=%.3f,p99.9=%.3f", p[0], p[1], p[2]))
 	}
 }
 

@@ -67,7 +67,7 @@ func TestInfoSections(t *testing.T) {
 	if got := strings.Join(titles("default"), ","); got != def {
 		t.Errorf("INFO default = %s", got)
 	}
-	if got := strings.Join(titles("all"), ","); got != "Server,Clients,Memory,Persistence,Stats,Replication,CPU,Commandstats,Errorstats,Cluster,Keyspace,Mutex" {
+	if got := strings.Join(titles("all"), ","); got != "Server,Clients,Memory,Persistence,Stats,Replication,CPU,Commandstats,Errorstats,Latencystats,Cluster,Keyspace,Mutex" {
 		t.Errorf("INFO all = %s", got)
 	}
 	if got := strings.Join(titles("everything"), ","); !strings.Contains(got, "Modules") || !strings.Contains(got, "Commandstats") {

@@ -29,7 +29,7 @@ func (m *commandMetrics) bind(name string, cs *cmdStat) {
 	cs.ok = m.calls.WithLabelValues(name, "ok")
 	cs.failedC = m.calls.WithLabelValues(name, "failed")
 	cs.rejectedC = m.calls.WithLabelValues(name, "rejected")
-	cs.latency = m.latency.WithLabelValues(name)
+	cs.latencyObs = m.latency.WithLabelValues(name)
 }
 
 type metricsServer struct {

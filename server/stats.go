@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"math/bits"
 	"net"
 	"slices"
 	"strings"
@@ -39,9 +40,10 @@ type stats struct {
 // cmdStat is one command's line of INFO commandstats.
 type cmdStat struct {
 	calls, usec, failed, rejected atomic.Uint64
+	latency                       latencyHist // INFO latencystats
 	// Prometheus children, resolved once (nil without metrics).
 	ok, failedC, rejectedC prometheus.Counter
-	latency                prometheus.Observer
+	latencyObs             prometheus.Observer
 }
 
 func newStats() *stats {
@@ -107,8 +109,9 @@ func (st *stats) command(sl cmdSlot, reply any, took time.Duration) {
 	st.commandsProcessed.Add(1)
 	cs.calls.Add(1)
 	cs.usec.Add(uint64(took.Microseconds()))
-	if cs.latency != nil {
-		cs.latency.Observe(took.Seconds())
+	cs.latency.observe(took)
+	if cs.latencyObs != nil {
+		cs.latencyObs.Observe(took.Seconds())
 	}
 }
 
@@ -178,6 +181,7 @@ func (st *stats) reset() {
 		cs.usec.Store(0)
 		cs.failed.Store(0)
 		cs.rejected.Store(0)
+		cs.latency.reset()
 	}
 	for _, c := range st.errs {
 		c.Store(0)
@@ -298,4 +302,62 @@ func (o *output) drop() {
 		o.dropped.Add(1)
 	}
 	o.closeLocked()
+}
+
+// latencyHist is a log-linear histogram of command latencies, two buckets
+// per power of two of nanoseconds (at most 41% apart): enough for the
+// percentiles of INFO latencystats at one atomic add per command.
+type latencyHist struct{ counts [130]atomic.Uint64 }
+
+func latencyBucket(d time.Duration) int {
+	v := uint64(max(d.Nanoseconds(), 1))
+	l := bits.Len64(v) // v is in [2^(l-1), 2^l)
+	if l < 2 {
+		return 2
+	}
+	return 2*l + int(v>>(l-2))&1
+}
+
+// latencyUpper is bucket i's upper bound in nanoseconds.
+func latencyUpper(i int) float64 {
+	l, sub := i/2, i%2
+	if l < 2 {
+		return 1
+	}
+	lower := uint64(2+sub) << (l - 2)
+	return float64(lower + 1<<(l-2))
+}
+
+func (h *latencyHist) observe(d time.Duration) { h.counts[latencyBucket(d)].Add(1) }
+
+func (h *latencyHist) reset() {
+	for i := range h.counts {
+		h.counts[i].Store(0)
+	}
+}
+
+// percentiles returns the upper bounds, in microseconds, of the buckets
+// holding each quantile q (0 < q ≤ 1); ok is false with no observations.
+func (h *latencyHist) percentiles(qs ...float64) (out []float64, ok bool) {
+	var counts [130]uint64
+	var total uint64
+	for i := range counts {
+		counts[i] = h.counts[i].Load()
+		total += counts[i]
+	}
+	if total == 0 {
+		return nil, false
+	}
+	for _, q := range qs {
+		rank := uint64(q*float64(total) + 0.999999)
+		var cum uint64
+		for i, c := range counts {
+			cum += c
+			if cum >= rank {
+				out = append(out, latencyUpper(i)/1000)
+				break
+			}
+		}
+	}
+	return out, true
 }

@@ -58,3 +58,28 @@ func TestStatsSubcommandLines(t *testing.T) {
 		t.Errorf("lines %v", st.cmds)
 	}
 }
+
+func TestStatsLatencyPercentiles(t *testing.T) {
+	var h latencyHist
+	if _, ok := h.percentiles(0.5); ok {
+		t.Error("percentiles of nothing")
+	}
+	for i := 0; i < 990; i++ {
+		h.observe(time.Millisecond)
+	}
+	for i := 0; i < 10; i++ {
+		h.observe(time.Second)
+	}
+	p, _ := h.percentiles(0.5, 0.99, 0.999)
+	// Each value is the upper bound of its bucket: at most 41% above.
+	for i, want := range []float64{1000, 1000, 1e6} {
+		if p[i] < want || p[i] > want*1.42 {
+			t.Errorf("percentile %d = %vus, want %vus (+41%%)", i, p[i], want)
+		}
+	}
+	for _, d := range []time.Duration{0, 1, 2, 3, 1023, 1024, time.Hour} {
+		if up := latencyUpper(latencyBucket(d)); up < float64(d.Nanoseconds()) || up > 1.5*float64(max(d.Nanoseconds(), 1)) {
+			t.Errorf("%v in a bucket up to %vns", d, up)
+		}
+	}
+}
