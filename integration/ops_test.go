@@ -22,8 +22,9 @@ import (
 )
 
 // launchArgs starts the binary with exactly args (a config file first, for
-// instance) and waits until it answers PING on port.
-func launchArgs(t *testing.T, port int, dir string, args ...string) *srv {
+// instance) and waits until it answers on port, checking that it is this
+// process (CONFIG GET dir is dir; pass is the password, if any).
+func launchArgs(t *testing.T, port int, dir, pass string, args ...string) *srv {
 	t.Helper()
 	s := &srv{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir,
 		stderr: &lockedBuffer{}, exited: make(chan struct{})}
@@ -39,7 +40,7 @@ func launchArgs(t *testing.T, port int, dir string, args ...string) *srv {
 	}()
 	t.Cleanup(func() { s.stop(t) })
 	deadline := time.Now().Add(60 * time.Second)
-	for answers(s.Addr) != nil {
+	for answers(s.Addr) != nil || !servesDir(s.Addr, pass, dir) {
 		select {
 		case <-s.exited:
 			t.Fatalf("mutexredis exited at start (%v): %s", s.waitErr, s.stderr.String())
@@ -61,6 +62,14 @@ func answers(addr string) error {
 		return nil
 	}
 	return err
+}
+
+// servesDir reports whether the server on addr has dir as its dir.
+func servesDir(addr, pass, dir string) bool {
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: pass, Protocol: 2, MaxRetries: -1})
+	defer c.Close()
+	got, err := c.ConfigGet(context.Background(), "dir").Result()
+	return err == nil && got["dir"] == dir
 }
 
 // runToExit runs the binary with args and returns its exit code and output.
@@ -96,7 +105,7 @@ checkpoint-keep 2
 `, port, filepath.Join(dir, "data"))
 	os.WriteFile(conf, []byte(text), 0o644)
 	// A flag after the file overrides it.
-	s := launchArgs(t, port, filepath.Join(dir, "data"), conf, "--checkpoint-keep", "3", "--pidfile", filepath.Join(dir, "m.pid"))
+	s := launchArgs(t, port, filepath.Join(dir, "data"), "s3cret pass", conf, "--checkpoint-keep", "3", "--pidfile", filepath.Join(dir, "m.pid"))
 	ctx := context.Background()
 	c := s.client(t, &redis.Options{Password: "s3cret pass"})
 	got, err := c.ConfigGet(ctx, "*").Result()
@@ -142,7 +151,7 @@ checkpoint-keep 2
 	if _, err := os.Stat(filepath.Join(dir, "m.pid")); !os.IsNotExist(err) {
 		t.Errorf("pidfile left behind: %v", err)
 	}
-	s = launchArgs(t, port, filepath.Join(dir, "data"), conf)
+	s = launchArgs(t, port, filepath.Join(dir, "data"), "s3cret pass", conf)
 	c = s.client(t, &redis.Options{Password: "s3cret pass"})
 	got, err = c.ConfigGet(ctx, "*").Result()
 	if err != nil || got["checkpoint-keep"] != "5" || got["loglevel"] != "warning" || got["notify-keyspace-events"] != "AKE" {
