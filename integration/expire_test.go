@@ -269,3 +269,24 @@ func TestExpiryAcrossKill(t *testing.T) {
 		s.sigkill(t)
 	}
 }
+
+// INFO's keyspace line counts keys with a deadline and their mean TTL.
+func TestInfoKeyspaceExpires(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := newClient(t, s.Addr, nil)
+	ctx := context.Background()
+	c.Set(ctx, "a", "v", 0)
+	c.Set(ctx, "b", "v", time.Hour)
+	c.Set(ctx, "c", "v", 2*time.Hour)
+	info := c.Info(ctx, "keyspace").Val()
+	var keys, expires, avg int64
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "db0:"); ok {
+			fmt.Sscanf(v, "keys=%d,expires=%d,avg_ttl=%d", &keys, &expires, &avg)
+		}
+	}
+	if keys != 3 || expires != 2 || avg < 5000_000 || avg > 5400_000 {
+		t.Fatalf("db0 line gives keys=%d expires=%d avg_ttl=%d; want 3, 2, about 5400000 (1.5 h)", keys, expires, avg)
+	}
+}

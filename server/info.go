@@ -471,7 +471,7 @@ func (s *Server) infoCluster(b *infoBuf) { b.add("cluster_enabled", 0) }
 type keyspaceInfo struct {
 	name  string
 	ks    *mutex.Keyspace
-	keys  int64
+	keys  mutex.KeyCount
 	stats mutex.KeyspaceStats
 }
 
@@ -499,13 +499,13 @@ func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
 // phase. Keys change only in committed batches, so a count stays exact
 // while the keyspace's batch number does not move: an idle keyspace is
 // counted once, not at every INFO or scrape.
-func (s *Server) countKeys(ks *mutex.Keyspace) int64 {
+func (s *Server) countKeys(ks *mutex.Keyspace) mutex.KeyCount {
 	batch := ks.LastBatch()
 	s.keyCountMu.Lock()
 	c, ok := s.keyCounts[ks]
 	s.keyCountMu.Unlock()
 	if ok && c.batch == batch {
-		return c.keys
+		return c.count
 	}
 	healthy := s.store.Failed() == nil // a failed batch may show until undone
 	n, err := ks.CountKeys()
@@ -514,7 +514,7 @@ func (s *Server) countKeys(ks *mutex.Keyspace) int64 {
 		if s.keyCounts == nil {
 			s.keyCounts = map[*mutex.Keyspace]keyCount{}
 		}
-		s.keyCounts[ks] = keyCount{batch: batch, keys: n}
+		s.keyCounts[ks] = keyCount{batch: batch, count: n}
 		s.keyCountMu.Unlock()
 	}
 	return n
@@ -522,7 +522,7 @@ func (s *Server) countKeys(ks *mutex.Keyspace) int64 {
 
 type keyCount struct {
 	batch uint64
-	keys  int64
+	count mutex.KeyCount
 }
 
 // numbered reports whether name is a numbered keyspace (SELECT n).
@@ -542,8 +542,12 @@ func (s *Server) infoKeyspace(b *infoBuf) {
 		return aok
 	})
 	for _, ki := range infos {
-		if n, ok := s.numbered(ki.name); ok && ki.keys > 0 {
-			b.add("db"+strconv.Itoa(n), fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", ki.keys))
+		if n, ok := s.numbered(ki.name); ok && ki.keys.Keys > 0 {
+			avgTTL := int64(0)
+			if ki.keys.Expires > 0 {
+				avgTTL = max(int64(ki.keys.MeanDeadline)-time.Now().UnixMilli(), 0)
+			}
+			b.add("db"+strconv.Itoa(n), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=%d", ki.keys.Keys, ki.keys.Expires, avgTTL))
 		}
 	}
 }
