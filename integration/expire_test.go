@@ -290,3 +290,37 @@ func TestInfoKeyspaceExpires(t *testing.T) {
 		t.Fatalf("db0 line gives keys=%d expires=%d avg_ttl=%d; want 3, 2, about 5400000 (1.5 h)", keys, expires, avg)
 	}
 }
+
+// The expired keyspace notification and the writes event's "expired" op.
+func TestExpiredEvents(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--notify-keyspace-events", "Ex")
+	c := newClient(t, s.Addr, nil)
+	ctx := context.Background()
+	sub := c.Subscribe(ctx, "__keyevent@0__:expired", "__mutex@0__:writes")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "k", "v", 50*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var sawNote, sawOp bool
+	for !sawNote || !sawOp {
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		msg, err := sub.ReceiveMessage(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("waiting for the expiry events: %v (notification %v, writes op %v)", err, sawNote, sawOp)
+		}
+		switch msg.Channel {
+		case "__keyevent@0__:expired":
+			sawNote = sawNote || msg.Payload == "k"
+		case "__mutex@0__:writes":
+			sawOp = sawOp || strings.Contains(msg.Payload, `{"op":"expired","key":"k"}`)
+		}
+	}
+}
