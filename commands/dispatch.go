@@ -17,6 +17,9 @@ type Action struct {
 	HasOp bool
 	// Run, when set, runs once every op queued before it has completed.
 	Run *Command
+	// Cmd is the command that runs (Run or Op); nil when it was refused
+	// or queued in MULTI.
+	Cmd *Command
 }
 
 // Decide looks args up in the table and checks them against the
@@ -39,7 +42,7 @@ func Decide(cl *Client, args [][]byte) Action {
 	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
 		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
 	}
-	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
+	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 && !cl.RESP3() { // RESP3 has no subscribed mode
 		return Action{Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
 	}
@@ -52,13 +55,13 @@ func Decide(cl *Client, args [][]byte) Action {
 		return Action{Reply: Status("QUEUED")}
 	}
 	if cmd.Run != nil {
-		return Action{Run: cmd}
+		return Action{Run: cmd, Cmd: cmd}
 	}
 	op, bad := cmd.Op(args)
 	if bad != nil {
 		return Action{Reply: bad}
 	}
-	return Action{Op: op, HasOp: true}
+	return Action{Op: op, HasOp: true, Cmd: cmd}
 }
 
 // reject answers a command refused before it runs. Inside MULTI the

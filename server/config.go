@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -45,6 +46,13 @@ type Config struct {
 	mu           sync.Mutex
 	PubSubLimits limits // client-output-buffer-limit pubsub
 	RequirePass  string
+
+	// Introspection and client-side caching (their CONFIG parameters are
+	// registered by introspection.go and tracking.go).
+	TrackingTableMaxKeys    atomic.Int64
+	SlowlogLogSlowerThan    atomic.Int64 // microseconds; -1 logs nothing
+	SlowlogMaxLen           atomic.Int64
+	LatencyMonitorThreshold atomic.Int64 // milliseconds; 0 is off
 }
 
 func (c *Config) requirePass() string {
@@ -55,6 +63,14 @@ func (c *Config) requirePass() string {
 
 // DefaultConfig is mutexredis with no flags.
 func DefaultConfig() *Config {
+	c := defaultConfig()
+	c.TrackingTableMaxKeys.Store(1000000)
+	c.SlowlogLogSlowerThan.Store(10000)
+	c.SlowlogMaxLen.Store(128)
+	return c
+}
+
+func defaultConfig() *Config {
 	return &Config{
 		Bind:                   []string{"127.0.0.1"},
 		Port:                   6379,

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,15 +28,69 @@ type conn struct {
 	replies []any           // per command of the pipeline being handled
 	ops     []mutex.Op      // the ops waiting to be submitted
 	opSlot  []int           // which reply each op answers
+	opArgs  [][][]byte      // each op's command (SLOWLOG)
 	written int             // replies before this slot have been written
 	wbuf    []byte
+
+	// resp3 mirrors client.Proto == 3 for publishers, who encode the
+	// messages they push to this connection in its protocol.
+	resp3 atomic.Bool
+	// subscribedToInvalidate mirrors a subscription to __redis__:invalidate
+	// (a RESP2 tracking redirect's channel).
+	subscribedToInvalidate atomic.Bool
+	muted                  []bool   // per reply slot: CLIENT REPLY OFF/SKIP
+	wkeys                  [][]byte // keys written by the ops being submitted (tracking)
+	invalAll               bool     // the ops being submitted flush a keyspace
+
+	viewMu sync.Mutex
+	view   commands.View // the connection as CLIENT LIST shows it, as of its last pipeline
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, out: output{nc: nc}}
 	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c,
-		Authenticated: s.cfg.requirePass() == ""}
+		Proto: 2, Authenticated: s.cfg.requirePass() == "", LAddr: nc.LocalAddr().String(), FD: socketFD(nc),
+		Created: time.Now()}
+	c.view = c.client.View()
 	return c
+}
+
+// socketFD returns the connection's file descriptor, -1 if it has none.
+func socketFD(nc net.Conn) int {
+	type syscallConn interface {
+		SyscallConn() (syscall.RawConn, error)
+	}
+	sc, ok := nc.(syscallConn)
+	if !ok {
+		if tc, isTLS := nc.(interface{ NetConn() net.Conn }); isTLS {
+			return socketFD(tc.NetConn())
+		}
+		return -1
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// publishView records the connection's state for CLIENT LIST.
+func (c *conn) publishView() {
+	v := c.client.View()
+	c.viewMu.Lock()
+	c.view = v
+	c.viewMu.Unlock()
+}
+
+// currentView is the connection as another connection's CLIENT LIST sees it.
+func (c *conn) currentView() commands.View {
+	c.viewMu.Lock()
+	v := c.view
+	c.viewMu.Unlock()
+	v.OutputBytes = c.out.buffered()
+	return v
 }
 
 // closeRead stops the connection from reading more commands; the pipeline
@@ -101,6 +158,8 @@ func nonBlockingRead(nc net.Conn) func([]byte) (int, error) {
 }
 
 func (c *conn) cleanup() {
+	c.s.tracking.closed(c.client.ID)
+	c.s.removeMonitor(c)
 	if c.client.Subscriptions() > 0 {
 		c.s.Unsubscribe(&c.client, false, nil)
 		c.s.Unsubscribe(&c.client, true, nil)
@@ -125,19 +184,35 @@ const maxReadsPerSubmit = 32
 // command takes effect in the order sent.
 func (c *conn) handle(cmds [][][]byte) {
 	c.replies = c.replies[:0]
+	c.muted = c.muted[:0]
 	c.written = 0
 	reads := 0
+	var last *commands.Command
+	var lastArgs [][]byte
 	for _, args := range cmds {
 		if len(args) == 0 {
 			continue
 		}
+		if c.s.pause.active.Load() {
+			c.waitPause(args)
+		}
 		slot := len(c.replies)
 		c.replies = append(c.replies, nil)
+		off, skip := c.client.ReplyOff, c.client.SkipNext
+		c.client.SkipNext = false
+		c.muted = append(c.muted, false)
+		multi := c.client.Multi
 		act := commands.Decide(&c.client, args)
+		if act.Cmd != nil {
+			c.s.feedMonitors(&c.client, args)
+			last, lastArgs = act.Cmd, args
+		}
 		switch {
 		case act.HasOp:
+			c.track(act.Cmd, args, act.Op.Kind(), nil)
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
+			c.opArgs = append(c.opArgs, args)
 			if act.Op.Kind() == mutex.KindRead {
 				if reads++; reads == maxReadsPerSubmit {
 					c.submit()
@@ -152,9 +227,31 @@ func (c *conn) handle(cmds [][][]byte) {
 		case act.Run != nil:
 			c.submit()
 			reads = 0
+			start := time.Now()
+			proto := c.client.Proto
+			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
+				c.track(act.Run, args, mutex.KindRead, multi)
+			}
 			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
+			c.s.slowlog.record(&c.client, args, time.Since(start))
+			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
+				c.track(act.Run, args, mutex.KindWrite, multi)
+				c.invalidate()
+			}
+			if c.client.Proto != proto { // HELLO, RESET: what came before is answered in the old protocol
+				c.writeRepliesProto(slot, proto == 3)
+				c.resp3.Store(c.client.RESP3())
+			}
+			if act.Run.Flags&commands.PubSub != 0 {
+				_, sub := c.client.Channels[invalidateChannel]
+				c.subscribedToInvalidate.Store(sub)
+			}
 		default:
 			c.replies[slot] = act.Reply
+		}
+		c.client.CommandDone(act.Cmd)
+		if (off && c.client.ReplyOff) || skip {
+			c.muted[slot] = true
 		}
 		if c.client.Close {
 			break
@@ -165,20 +262,63 @@ func (c *conn) handle(cmds [][][]byte) {
 	if cap(c.wbuf) > maxReplyChunk {
 		c.wbuf = nil // do not keep a large buffer on an idle connection
 	}
+	if last != nil {
+		c.client.LastCmd = last.FullName(lastArgs)
+	}
+	c.client.LastActive = time.Now()
+	c.publishView()
+}
+
+// invalidateChannel is where RESP2 tracking redirects get invalidations.
+const invalidateChannel = "__redis__:invalidate"
+
+// track notes the keys of a command for client-side caching: a read's
+// keys are remembered for this client if it tracks them, a write's keys
+// are invalidated once its batch commits (submit). EXEC passes the
+// transaction, whose queued commands' keys count.
+func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, multi *commands.Multi) {
+	tr := c.s.tracking
+	if tr.active.Load() == 0 {
+		return
+	}
+	switch {
+	case cmd.Name == "flushdb" || cmd.Name == "flushall" || cmd.Name == "swapdb":
+		c.invalAll = true
+	case cmd.Name == "exec" && multi != nil && kind == mutex.KindWrite:
+		for _, q := range multi.Queued {
+			if n := strings.ToLower(string(q[0])); n == "flushdb" || n == "flushall" {
+				c.invalAll = true
+			}
+		}
+		c.wkeys = append(c.wkeys, keysOf(cmd, args, multi, commands.Write)...)
+	case kind == mutex.KindRead:
+		if c.client.Tracking.Tracks() {
+			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
+		}
+	case kind == mutex.KindWrite:
+		c.wkeys = append(c.wkeys, keysOf(cmd, args, multi, commands.Write)...)
+	}
 }
 
 // dropPending forgets the ops collected and not submitted.
 func (c *conn) dropPending() {
 	clear(c.ops)
-	c.ops, c.opSlot = c.ops[:0], c.opSlot[:0]
+	clear(c.opArgs)
+	c.ops, c.opSlot, c.opArgs = c.ops[:0], c.opSlot[:0], c.opArgs[:0]
 }
 
 // writeReplies encodes and writes the replies not yet written, up to slot
 // upto (exclusive); their ops have completed.
-func (c *conn) writeReplies(upto int) {
+func (c *conn) writeReplies(upto int) { c.writeRepliesProto(upto, c.client.RESP3()) }
+
+func (c *conn) writeRepliesProto(upto int, resp3 bool) {
 	c.wbuf = c.wbuf[:0]
 	for i := c.written; i < upto; i++ {
-		c.wbuf = commands.AppendReply(c.wbuf, c.replies[i])
+		if c.muted[i] {
+			c.replies[i] = nil
+			continue
+		}
+		c.wbuf = commands.AppendReplyProto(c.wbuf, c.replies[i], resp3)
 		c.replies[i] = nil // let a large value go once encoded
 		if len(c.wbuf) >= maxReplyChunk {
 			c.out.reply(c.wbuf)
@@ -189,6 +329,9 @@ func (c *conn) writeReplies(upto int) {
 	if len(c.wbuf) > 0 {
 		c.out.reply(c.wbuf)
 	}
+	if upto == len(c.replies) {
+		c.s.tracking.replied(c.client.ID) // every reply is out: invalidations may follow
+	}
 }
 
 // submit queues the collected ops in the selected keyspace and waits.
@@ -196,6 +339,7 @@ func (c *conn) submit() {
 	if len(c.ops) == 0 {
 		return
 	}
+	start := time.Now()
 	err := c.keyspace()
 	if err == nil {
 		err = c.ks.Do(context.Background(), c.ops)
@@ -207,7 +351,37 @@ func (c *conn) submit() {
 			c.replies[c.opSlot[i]] = commands.OpReply(&c.ops[i])
 		}
 	}
+	c.invalidate() // committed: invalidate before answering
+	if took := time.Since(start); took >= c.s.slowlog.threshold() {
+		for i := range c.ops {
+			c.s.slowlog.record(&c.client, c.opArgs[i], took)
+		}
+	}
+	c.s.latency.record(phaseEvent(c.ops), time.Since(start))
 	c.dropPending()
+}
+
+// phaseEvent names the LATENCY event of a submission: the phase kind its
+// first op waited for.
+func phaseEvent(ops []mutex.Op) string {
+	if ops[0].Kind() == mutex.KindRead {
+		return "read-phase"
+	}
+	return "write-phase"
+}
+
+// invalidate sends the tracking invalidations of the writes just committed.
+func (c *conn) invalidate() {
+	if len(c.wkeys) == 0 && !c.invalAll {
+		return
+	}
+	if c.invalAll {
+		c.s.tracking.invalidateAll()
+	} else {
+		c.s.tracking.invalidate(c, c.wkeys)
+	}
+	clear(c.wkeys)
+	c.wkeys, c.invalAll = c.wkeys[:0], false
 }
 
 func (c *conn) keyspace() error {

@@ -37,12 +37,20 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
+	byID     map[int64]*conn // the same connections, by client id
 	lns      []net.Listener
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
 	stopOnce sync.Once
 	started  time.Time
+
+	// Introspection and client-side caching (introspection.go, tracking.go).
+	tracking *tracker
+	monitors monitors
+	slowlog  slowlog
+	latency  latency
+	pause    pauseState
 }
 
 // New opens the store in cfg.Dir.
@@ -58,9 +66,12 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		keyspaces: map[string]*mutex.Keyspace{},
 		feeds:     map[string]*mutex.Subscription{},
 		conns:     map[*conn]struct{}{},
+		byID:      map[int64]*conn{},
 		shutdown:  make(chan struct{}),
 		started:   time.Now(),
 	}
+	s.tracking = newTracker(s)
+	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	return s, nil
 }
@@ -176,6 +187,7 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.byID[c.client.ID] = c
 		s.connWG.Add(1)
 		s.connMu.Unlock()
 		go c.serve()
@@ -204,6 +216,7 @@ const errProtected = "DENIED Redis is running in protected mode because protecte
 func (s *Server) removeConn(c *conn) {
 	s.connMu.Lock()
 	delete(s.conns, c)
+	delete(s.byID, c.client.ID)
 	s.connMu.Unlock()
 	s.connWG.Done()
 }
