@@ -345,7 +345,7 @@ func clientList(c *Ctx, args [][]byte) any {
 			ids = map[int64]bool{}
 			for _, a := range args[1:] {
 				id, ok := ParseInt(a)
-				if !ok || id <= 0 {
+				if !ok {
 					return Error("ERR Invalid client ID")
 				}
 				ids[id] = true

@@ -300,7 +300,7 @@ func getKeys(args [][]byte, withFlags bool) any {
 		}
 		flags := keyFlags[cmd.Name]
 		if (cmd.Name == "rename" || cmd.Name == "renamenx") && i == 1 {
-			flags = []string{"OW", "insert"}
+			flags = []string{"OW", "update"}
 		}
 		if flags == nil {
 			flags = []string{"RO", "access"}
@@ -308,7 +308,7 @@ func getKeys(args [][]byte, withFlags bool) any {
 				flags = []string{"RW", "update"}
 			}
 		}
-		fs := make([]any, len(flags))
+		fs := make(Set, len(flags))
 		for j, f := range flags {
 			fs[j] = Status(f)
 		}

@@ -56,18 +56,20 @@ func clientTracking(c *Ctx, args [][]byte) any {
 	case old != nil && old.BCast != t.BCast:
 		return Error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")
 	case t.OptIn && t.OptOut:
-		return Error("ERR You can't use both OPTIN and OPTOUT")
+		return Error("ERR You can't specify both OPTIN mode and OPTOUT mode")
 	case t.BCast && (t.OptIn || t.OptOut):
 		return Error("ERR OPTIN and OPTOUT are not compatible with BCAST")
 	case old != nil && ((old.OptIn && t.OptOut) || (old.OptOut && t.OptIn)):
 		return Error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.")
 	}
-	if old != nil { // ON again adds prefixes to the ones it has
-		t.Prefixes = append(append([]string(nil), old.Prefixes...), t.Prefixes...)
+	var existing []string
+	if old != nil {
+		existing = old.Prefixes
 	}
-	if bad := prefixesOverlap(t.Prefixes); bad != nil {
+	if bad := prefixesOverlap(existing, t.Prefixes); bad != nil {
 		return bad
 	}
+	t.Prefixes = append(append([]string(nil), existing...), t.Prefixes...) // ON again adds prefixes
 	if r := c.Server.SetTracking(c.Client, t); r != nil {
 		return r
 	}
@@ -75,20 +77,19 @@ func clientTracking(c *Ctx, args [][]byte) any {
 	return OK
 }
 
-// prefixesOverlap applies Redis's rule: a client's prefixes must not be
-// prefixes of one another.
-func prefixesOverlap(ps []string) any {
-	for i, p := range ps {
-		for j, q := range ps {
-			if i == j || p == q {
-				continue
+// prefixesOverlap applies Redis's rule, with its messages: a client's
+// prefixes must not be prefixes of one another.
+func prefixesOverlap(existing, added []string) any {
+	overlap := func(a, b string) bool { return strings.HasPrefix(a, b) || strings.HasPrefix(b, a) }
+	for i, p := range added {
+		for _, q := range existing {
+			if overlap(p, q) {
+				return Error("ERR Prefix '" + p + "' overlaps with an existing prefix '" + q + "'. Prefixes for a single client must not overlap.")
 			}
-			if strings.HasPrefix(p, q) || strings.HasPrefix(q, p) {
-				first, second := p, q
-				if j < i {
-					first, second = q, p
-				}
-				return Error("ERR Prefix '" + second + "' overlaps with an existing prefix '" + first + "'. Prefixes for a single client must not overlap.")
+		}
+		for _, q := range added[i+1:] {
+			if overlap(p, q) {
+				return Error("ERR Prefix '" + p + "' overlaps with another provided prefix '" + q + "'. Prefixes for a single client must not overlap.")
 			}
 		}
 	}

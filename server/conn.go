@@ -204,7 +204,6 @@ func (c *conn) handle(cmds [][][]byte) {
 		multi := c.client.Multi
 		act := commands.Decide(&c.client, args)
 		if act.Cmd != nil {
-			c.s.feedMonitors(&c.client, args)
 			last, lastArgs = act.Cmd, args
 		}
 		switch {
@@ -229,6 +228,9 @@ func (c *conn) handle(cmds [][][]byte) {
 			reads = 0
 			start := time.Now()
 			proto := c.client.Proto
+			if act.Run.Name == "client" { // CLIENT INFO/LIST show themselves as the running command
+				c.client.LastCmd = act.Run.FullName(args)
+			}
 			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
 				c.track(act.Run, args, mutex.KindRead, multi)
 			}
@@ -248,6 +250,9 @@ func (c *conn) handle(cmds [][][]byte) {
 			}
 		default:
 			c.replies[slot] = act.Reply
+		}
+		if act.Cmd != nil && act.Cmd.Flags&commands.Admin == 0 { // Redis never shows admin commands
+			c.s.feedMonitors(&c.client, args, multi) // as Redis: once run, in the keyspace it leaves
 		}
 		c.client.CommandDone(act.Cmd)
 		if (off && c.client.ReplyOff) || skip {

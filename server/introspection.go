@@ -189,13 +189,13 @@ func (s *Server) removeMonitor(c *conn) {
 
 // feedMonitors sends a command about to run to the monitors, in Redis's
 // line format; EXEC first feeds the commands it runs.
-func (s *Server) feedMonitors(cl *commands.Client, args [][]byte) {
+func (s *Server) feedMonitors(cl *commands.Client, args [][]byte, multi *commands.Multi) {
 	if s.monitors.n.Load() == 0 {
 		return
 	}
-	if cl.Multi != nil && strings.EqualFold(string(args[0]), "exec") && !cl.Multi.Aborted {
-		for _, q := range cl.Multi.Queued {
-			s.feedMonitors(&commands.Client{Keyspace: cl.Keyspace, Addr: cl.Addr}, q)
+	if multi != nil && strings.EqualFold(string(args[0]), "exec") && !multi.Aborted {
+		for _, q := range multi.Queued {
+			s.feedMonitors(cl, q, nil)
 		}
 	}
 	line := monitorLine(time.Now(), cl.Keyspace, cl.Addr, args)
