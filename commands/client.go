@@ -230,8 +230,8 @@ type Server interface {
 	// SetTracking turns client-side caching on (t) or off (nil) for cl,
 	// or returns the Error to send.
 	SetTracking(cl *Client, t *Tracking) any
-	// Monitor makes cl receive every command from now on.
-	Monitor(cl *Client)
+	// Monitor makes cl receive every command from now on (on), or stop.
+	Monitor(cl *Client, on bool)
 	// Slowlog answers SLOWLOG GET n (n < 0: all), LEN, RESET.
 	Slowlog(op string, n int) any
 	// Latency answers LATENCY LATEST, HISTORY event, RESET [event …].

@@ -601,6 +601,15 @@ func reset(c *Ctx) any {
 	c.Client.Keyspace = "0"
 	c.Client.Name = ""
 	c.Client.Proto = 2
+	if c.Client.Tracking != nil {
+		c.Server.SetTracking(c.Client, nil)
+		c.Client.Tracking = nil
+	}
+	if c.Client.Monitor {
+		c.Server.Monitor(c.Client, false)
+		c.Client.Monitor = false
+	}
+	c.Client.ReplyOff, c.Client.SkipNext, c.Client.NoEvict, c.Client.NoTouch = false, false, false, false
 	c.Client.Authenticated = c.Server.Authenticate(nil, nil) == nil // back to the state of a new connection
 	return Status("RESET")
 }

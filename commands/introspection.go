@@ -45,7 +45,7 @@ func monitor(c *Ctx) any {
 		return OK
 	}
 	c.Client.Monitor = true
-	c.Server.Monitor(c.Client)
+	c.Server.Monitor(c.Client, true)
 	return OK
 }
 

@@ -162,8 +162,12 @@ type monitors struct {
 }
 
 // Monitor implements commands.Server: cl receives every command from now on.
-func (s *Server) Monitor(cl *commands.Client) {
+func (s *Server) Monitor(cl *commands.Client, on bool) {
 	c := s.connOf(cl)
+	if !on {
+		s.removeMonitor(c)
+		return
+	}
 	s.monitors.mu.Lock()
 	defer s.monitors.mu.Unlock()
 	if s.monitors.conns == nil {

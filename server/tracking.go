@@ -58,10 +58,12 @@ type trackedClient struct {
 	deferred []invalidation
 }
 
-// invalidation is one message: keys, or all keys when all is set.
+// invalidation is one message: keys, or all keys when all is set. self
+// marks the writer's own keys: Redis 7 sends those after the write's reply.
 type invalidation struct {
 	keys [][]byte
 	all  bool
+	self bool
 }
 
 func newTracker(s *Server) *tracker {
@@ -160,7 +162,7 @@ func (tr *tracker) evictLocked() {
 		if (max == 0 || len(tr.keys) <= max) && tr.bytes <= trackingTableMaxBytes {
 			return
 		}
-		tr.invalidateKeyLocked([]byte(key), nil, nil)
+		tr.invalidateKeyLocked([]byte(key), nil)
 	}
 }
 
@@ -173,7 +175,7 @@ func (tr *tracker) replied(id int64) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	tc := tr.clients[id]
-	if tc == nil || !tc.busy {
+	if tc == nil || (!tc.busy && len(tc.deferred) == 0) {
 		return
 	}
 	tc.busy = false
@@ -191,31 +193,35 @@ func (tr *tracker) invalidate(from *conn, keys [][]byte) {
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	var bcast map[*trackedClient][][]byte
+	var bcast map[string][][]byte // prefix → its keys written
 	for _, k := range keys {
-		tr.invalidateKeyLocked(k, from, nil)
-		for p, ids := range tr.bcast {
-			if !strings.HasPrefix(string(k), p) {
-				continue
-			}
-			for id := range ids {
-				tc := tr.clients[id]
-				if tc == nil || (tc.noloop && tc.c == from) {
-					continue
-				}
+		tr.invalidateKeyLocked(k, from)
+		for p := range tr.bcast {
+			if strings.HasPrefix(string(k), p) {
 				if bcast == nil {
-					bcast = map[*trackedClient][][]byte{}
+					bcast = map[string][][]byte{}
 				}
-				bcast[tc] = append(bcast[tc], k)
+				bcast[p] = append(bcast[p], k)
 			}
 		}
 	}
-	for tc, ks := range bcast {
-		tr.sendLocked(tc, invalidation{keys: ks})
+	// As Redis: one message per prefix, prefixes in order.
+	for _, p := range sortedKeys(bcast) {
+		for id := range tr.bcast[p] {
+			tc := tr.clients[id]
+			if tc == nil {
+				continue
+			}
+			ks := bcast[p]
+			if tc.noloop && tc.c == from {
+				continue
+			}
+			tr.sendLocked(tc, invalidation{keys: ks, self: tc.c == from})
+		}
 	}
 }
 
-func (tr *tracker) invalidateKeyLocked(k []byte, from *conn, _ any) {
+func (tr *tracker) invalidateKeyLocked(k []byte, from *conn) {
 	ids, ok := tr.keys[string(k)]
 	if !ok {
 		return
@@ -227,7 +233,7 @@ func (tr *tracker) invalidateKeyLocked(k []byte, from *conn, _ any) {
 		if tc == nil || tc.bcast || (tc.noloop && tc.c == from) {
 			continue
 		}
-		tr.sendLocked(tc, invalidation{keys: [][]byte{k}})
+		tr.sendLocked(tc, invalidation{keys: [][]byte{k}, self: tc.c == from})
 	}
 }
 
@@ -247,7 +253,7 @@ func (tr *tracker) invalidateAll() {
 }
 
 func (tr *tracker) sendLocked(tc *trackedClient, inv invalidation) {
-	if tc.busy {
+	if tc.busy || inv.self {
 		if inv.keys != nil {
 			inv.keys = cloneKeys(inv.keys)
 		}
