@@ -208,7 +208,12 @@ func (c *conn) handle(cmds [][][]byte) {
 		}
 		switch {
 		case act.HasOp:
-			c.track(act.Cmd, args, act.Op.Kind(), nil)
+			switch act.Op.Kind() {
+			case mutex.KindRead:
+				c.track(act.Cmd, args, mutex.KindRead, nil)
+			case mutex.KindWrite:
+				act.Op = c.trackedWrite(act.Cmd, args, act.Op)
+			}
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
 			c.opArgs = append(c.opArgs, args)
@@ -278,31 +283,51 @@ func (c *conn) handle(cmds [][][]byte) {
 const invalidateChannel = "__redis__:invalidate"
 
 // track notes the keys of a command for client-side caching: a read's
-// keys are remembered for this client if it tracks them, a write's keys
-// are invalidated once its batch commits (submit). EXEC passes the
-// transaction, whose queued commands' keys count.
+// keys are remembered for this client if it tracks them, before the read
+// runs. For EXEC (which runs its own write op) the reads are the queued
+// commands', and its writes' keys (kind KindWrite, after it ran) are
+// invalidated by invalidate.
 func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, multi *commands.Multi) {
 	tr := c.s.tracking
 	if tr.active.Load() == 0 {
 		return
 	}
 	switch {
-	case cmd.Name == "flushdb" || cmd.Name == "flushall" || cmd.Name == "swapdb":
-		c.invalAll = true
-	case cmd.Name == "exec" && multi != nil && kind == mutex.KindWrite:
+	case kind == mutex.KindRead:
+		if c.client.Tracking.Tracks() {
+			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
+		}
+	case cmd.Name == "exec" && multi != nil:
 		for _, q := range multi.Queued {
 			if n := strings.ToLower(string(q[0])); n == "flushdb" || n == "flushall" {
 				c.invalAll = true
 			}
 		}
 		c.wkeys = append(c.wkeys, keysOf(cmd, args, multi, commands.Write)...)
-	case kind == mutex.KindRead:
-		if c.client.Tracking.Tracks() {
-			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
-		}
-	case kind == mutex.KindWrite:
-		c.wkeys = append(c.wkeys, keysOf(cmd, args, multi, commands.Write)...)
 	}
+}
+
+// trackedWrite wraps a write op so that, inside its write phase, it sends
+// the invalidations of the keys it writes: before any later read can run,
+// and so before any reply of one (and before the write's own reply).
+// Sending them before the commit is safe: no read runs during a write
+// phase, so a client that drops its copy reads the batch's outcome. The
+// tracking table is consulted inside the phase, so a client that starts
+// tracking while the write is queued is not missed.
+func (c *conn) trackedWrite(cmd *commands.Command, args [][]byte, op mutex.Op) mutex.Op {
+	tr := c.s.tracking
+	flush := cmd.Name == "flushdb"
+	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
+		res, err := op.RunIn(tx)
+		if tr.active.Load() > 0 {
+			if flush {
+				tr.invalidateAll()
+			} else {
+				tr.invalidate(c, cmd.Keys(args))
+			}
+		}
+		return res, err
+	})
 }
 
 // dropPending forgets the ops collected and not submitted.
@@ -356,7 +381,6 @@ func (c *conn) submit() {
 			c.replies[c.opSlot[i]] = commands.OpReply(&c.ops[i])
 		}
 	}
-	c.invalidate() // committed: invalidate before answering
 	if took := time.Since(start); took >= c.s.slowlog.threshold() {
 		for i := range c.ops {
 			c.s.slowlog.record(&c.client, c.opArgs[i], took)
@@ -375,7 +399,7 @@ func phaseEvent(ops []mutex.Op) string {
 	return "write-phase"
 }
 
-// invalidate sends the tracking invalidations of the writes just committed.
+// invalidate sends the tracking invalidations of the EXEC just run.
 func (c *conn) invalidate() {
 	if len(c.wkeys) == 0 && !c.invalAll {
 		return
