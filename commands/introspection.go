@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"context"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,13 +23,13 @@ func init() {
 		&Command{Name: "latency", Arity: -2, Flags: Admin | Loading, Run: latencyCmd,
 			Subcommands: []string{"latest", "history", "reset", "doctor", "graph", "histogram", "help"},
 			Summary:     "Latency events of the read and write phases and of slow commands."},
-		&Command{Name: "memory", Arity: -2, Run: memoryCmd,
+		&Command{Name: "memory", Arity: -2, Flags: Read, Op: memoryOp,
 			Subcommands: []string{"usage", "stats", "doctor", "malloc-stats", "purge", "help"},
 			Summary:     "Memory of the server; USAGE gives the bytes a key and its value take, before compression."},
 		&Command{Name: "time", Arity: 1, Flags: Fast | Loading, Run: timeCmd,
 			Summary: "The server's time: unix seconds and microseconds."},
-		&Command{Name: "flushall", Arity: -1, Flags: Write, Run: flushall,
-			Summary: "Removes every key of every keyspace, one write of each keyspace's mutex."},
+		&Command{Name: "flushall", Arity: -1, Flags: Write | NoMulti, Run: flushall,
+			Summary: "Removes every key of every keyspace, one write of each keyspace's mutex (not inside MULTI)."},
 		&Command{Name: "swapdb", Arity: 3, Flags: Write | Fast, Run: swapdb,
 			Summary: "Not supported: keyspaces are stored under their names."},
 		&Command{Name: "wait", Arity: 3, Flags: NoMulti, Run: wait,
@@ -121,23 +120,42 @@ func latencyCmd(c *Ctx) any {
 	return ArityError("latency|" + sub)
 }
 
-func memoryCmd(c *Ctx) any {
-	sub := strings.ToLower(string(c.Args[1]))
-	args := c.Args[2:]
+// memoryOp answers MEMORY as a read op: USAGE reads its key in the
+// keyspace's read phase (or inside EXEC's batch); the other subcommands
+// just answer.
+func memoryOp(args [][]byte) (mutex.Op, any) {
+	if strings.EqualFold(string(args[1]), "usage") && len(args) >= 3 {
+		if len(args) != 3 && len(args) != 5 {
+			return mutex.Op{}, ErrSyntax
+		}
+		if len(args) == 5 {
+			if !isOption(args[3], "SAMPLES") {
+				return mutex.Op{}, ErrSyntax
+			}
+			if _, ok := ParseInt(args[4]); !ok {
+				return mutex.Op{}, ErrNotInteger
+			}
+		}
+		key := args[2]
+		return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
+			v, ok, err := r.Get(key)
+			if err != nil || !ok {
+				return nil, err
+			}
+			return int64(len(key) + len(v) + 16), nil // key, value, header and prefix: their bytes before compression
+		}), nil
+	}
+	reply := memoryCmd(args)
+	if e, ok := reply.(Error); ok {
+		return mutex.Op{}, e
+	}
+	return mutex.ReadOp(func(*mutex.Reader) (any, error) { return reply, nil }), nil
+}
+
+func memoryCmd(all [][]byte) any {
+	sub := strings.ToLower(string(all[1]))
+	args := all[2:]
 	switch {
-	case sub == "usage" && len(args) >= 1:
-		if len(args) != 1 && len(args) != 3 {
-			return ErrSyntax
-		}
-		if len(args) == 3 {
-			if !isOption(args[1], "SAMPLES") {
-				return ErrSyntax
-			}
-			if _, ok := ParseInt(args[2]); !ok {
-				return ErrNotInteger
-			}
-		}
-		return memoryUsage(c, args[0])
 	case sub == "stats" && len(args) == 0:
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -172,26 +190,6 @@ func memoryCmd(c *Ctx) any {
 		}
 	}
 	return ArityError("memory|" + sub)
-}
-
-// memoryUsage reads a key in its keyspace's read phase and answers the
-// bytes it takes in the store before compression: key, value and header.
-func memoryUsage(c *Ctx, key []byte) any {
-	ks, err := c.Server.Keyspace(c.Client.Keyspace)
-	if err != nil {
-		return Error("ERR " + err.Error())
-	}
-	op := []mutex.Op{mutex.ReadOp(func(r *mutex.Reader) (any, error) {
-		v, ok, err := r.Get(key)
-		if err != nil || !ok {
-			return nil, err
-		}
-		return int64(len(key) + len(v) + len(c.Client.Keyspace) + 16), nil
-	})}
-	if err := ks.Do(context.Background(), op); err != nil {
-		return ErrorReply(err)
-	}
-	return OpReply(&op[0])
 }
 
 func timeCmd(*Ctx) any {

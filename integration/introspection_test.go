@@ -46,7 +46,8 @@ var introspectionScripts = []script{
 		cmd("LATENCY", "FOO"), cmd("LATENCY", "HISTORY"), cmd("LATENCY", "HISTORY", "nosuch-event"), cmd("LATENCY", "GRAPH", "x"),
 		cmd("LATENCY", "RESET", "nosuch-event"),
 		cmd("MEMORY", "USAGE"), cmd("MEMORY", "USAGE", "nokey"), cmd("MEMORY", "USAGE", "nokey", "SAMPLES"),
-		cmd("MEMORY", "USAGE", "nokey", "SAMPLES", "x"), cmd("MEMORY", "FOO"), cmd("MEMORY", "HELP"),
+		cmd("MEMORY", "USAGE", "nokey", "SAMPLES", "x"), cmd("MEMORY", "FOO"), cmd("MEMORY", "HELP"), cmd("LATENCY", "LATEST"),
+		cmd("MULTI"), cmd("MEMORY", "USAGE", "nokey"), cmd("TIME", "x"), cmd("EXEC"),
 	}},
 	{"server commands", []step{
 		cmd("TIME", "x"), cmd("FLUSHALL", "x"), cmd("FLUSHALL", "SYNC", "x"),
@@ -330,6 +331,16 @@ func TestServerCommands(t *testing.T) {
 		t.Errorf("TIME: %s", r)
 	}
 	c.do("SET", "k", "v")
+	if got := c.do("MEMORY", "USAGE", "k"); got != ":18" { // key, value and a 16-byte header
+		t.Errorf("MEMORY USAGE: %s", got)
+	}
+	// Inside a transaction MEMORY USAGE reads the transaction's batch.
+	c.do("MULTI")
+	c.do("SET", "k2", "value")
+	c.do("MEMORY", "USAGE", "k2")
+	if got := c.do("EXEC"); got != "[+OK, :23]" {
+		t.Errorf("MULTI SET MEMORY USAGE EXEC: %s", got)
+	}
 	if got := c.do("WAIT", "1", "0"); got != ":0" {
 		t.Errorf("WAIT: %s", got)
 	}
