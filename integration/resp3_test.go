@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -357,5 +359,34 @@ func TestResp3SubscribedCommands(t *testing.T) {
 	}
 	if got := c.do3("PING"); got != "+PONG" {
 		t.Errorf("PING while subscribed: %s", got)
+	}
+}
+
+// TestResp3RedisCLI runs redis-cli -3 (formatted output, which shows the
+// RESP3 types: 1# for maps, 1~ for sets) against both servers.
+func TestResp3RedisCLI(t *testing.T) {
+	t.Parallel()
+	raddr := realRedis(t)
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Skip("no redis-cli")
+	}
+	s := startServer(t)
+	_, rport, _ := net.SplitHostPort(raddr)
+	run := func(port string, args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "redis-cli", append([]string{"-3", "--no-raw", "-p", port, "-n", "12"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{
+		{"CONFIG", "GET", "databases"}, {"CLIENT", "TRACKINGINFO"}, {"GET", "cli3:nokey"}, {"PUBSUB", "NUMSUB", "cli3:none"},
+		{"COMMAND", "GETKEYSANDFLAGS", "set", "a", "b"}, {"MEMORY", "USAGE", "cli3:nokey"}, {"ECHO", "x"},
+	} {
+		if got, want := run(strconv.Itoa(s.Port), args...), run(rport, args...); got != want {
+			t.Errorf("redis-cli -3 %q:\n mutexredis: %s\n redis:      %s", args, got, want)
+		}
 	}
 }
