@@ -70,8 +70,6 @@ type Tracking struct {
 	// Caching is CLIENT CACHING yes (OPTIN) or no (OPTOUT) for the next
 	// command (or the next transaction).
 	Caching, CachingSet bool
-	// BrokenRedirect is set once the redirect client has gone.
-	BrokenRedirect bool
 }
 
 // View is what CLIENT LIST shows of a connection: a copy, safe to read
@@ -116,9 +114,6 @@ func (c *Client) View() View {
 	}
 	if t := c.Tracking; t != nil {
 		f = append(f, 't')
-		if t.BrokenRedirect {
-			f = append(f, 'R')
-		}
 		if t.BCast {
 			f = append(f, 'B')
 		}
@@ -230,6 +225,9 @@ type Server interface {
 	// SetTracking turns client-side caching on (t) or off (nil) for cl,
 	// or returns the Error to send.
 	SetTracking(cl *Client, t *Tracking) any
+	// TrackingRedirectBroken reports whether an invalidation for cl found
+	// its redirect client gone.
+	TrackingRedirectBroken(cl *Client) bool
 	// Monitor makes cl receive every command from now on (on), or stop.
 	Monitor(cl *Client, on bool)
 	// Slowlog answers SLOWLOG GET n (n < 0: all), LEN, RESET.

@@ -109,6 +109,7 @@ func FuzzCommand(f *testing.F) {
 		"set\x00k\x00v\x00nx\x00get", "set\x00k\x00v\x00ifeq\x00v", "setrange\x00k\x00100\x00x", "getrange\x00k\x00-5\x00-1",
 		"incrbyfloat\x00k\x001e308", "peekfirst\x00(a\x00[z", "peeklast\x00+\x00-", "mset\x00a\x001\x00b", "delex\x00k\x00ifdeq\x00abc",
 		"incrby\x00k\x00-9223372036854775808", "decrby\x00k\x00-9223372036854775808", "append\x00k\x00zz",
+		"memory\x00usage\x00k", "memory\x00usage\x00k\x00samples\x005",
 	} {
 		f.Add(seed)
 	}
@@ -137,6 +138,9 @@ func FuzzCommand(f *testing.F) {
 		}
 		if out := AppendReply(nil, OpReply(&ops[0])); len(out) == 0 {
 			t.Fatalf("%q: empty reply", line)
+		}
+		if out := AppendReply3(nil, OpReply(&ops[0])); len(out) == 0 {
+			t.Fatalf("%q: empty RESP3 reply", line)
 		}
 	})
 }

@@ -293,7 +293,7 @@ func client(c *Ctx) any {
 		}
 		return c.Client.Tracking.Redirect
 	case sub == "trackinginfo" && len(args) == 0:
-		return trackingInfo(c.Client)
+		return trackingInfo(c)
 	case sub == "help" && len(args) == 0:
 		return []any{
 			Status("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"),

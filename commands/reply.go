@@ -197,6 +197,8 @@ func FormatDouble(f float64) []byte {
 		return []byte("inf")
 	case math.IsInf(f, -1):
 		return []byte("-inf")
+	case math.IsNaN(f):
+		return []byte("nan")
 	}
 	return strconv.AppendFloat(nil, f, 'g', 17, 64)
 }

@@ -118,8 +118,8 @@ func clientCaching(c *Ctx, arg []byte) any {
 	return OK
 }
 
-func trackingInfo(cl *Client) any {
-	t := cl.Tracking
+func trackingInfo(c *Ctx) any {
+	t := c.Client.Tracking
 	if t == nil {
 		return Map{"flags", Set{"off"}, "redirect", int64(-1), "prefixes", []any{}}
 	}
@@ -142,7 +142,7 @@ func trackingInfo(cl *Client) any {
 	if t.NoLoop {
 		flags = append(flags, "noloop")
 	}
-	if t.BrokenRedirect {
+	if t.Redirect != 0 && c.Server.TrackingRedirectBroken(c.Client) {
 		flags = append(flags, "broken_redirect")
 	}
 	prefixes := []any{}

@@ -317,3 +317,39 @@ func TestTrackingRueidis(t *testing.T) {
 		t.Errorf("%d cached reads, none served from the cache: tracking is not in use", reads)
 	}
 }
+
+// TestTrackingRedirectBroken closes a tracking client's redirect: each
+// invalidation then tells the client, and TRACKINGINFO says so, as Redis.
+func TestTrackingRedirectBroken(t *testing.T) {
+	t.Parallel()
+	raddr := ownRealRedis(t)
+	s := startServer(t)
+	run := func(addr string) []string {
+		r, c, w := dialRaw(t, addr), dialRaw(t, addr), dialRaw(t, addr)
+		rid := r.do("CLIENT", "ID")[1:]
+		c.hello3()
+		out := []string{c.do3("CLIENT", "TRACKING", "ON", "REDIRECT", rid), c.do3("GET", "broken:k")}
+		r.nc.Close()
+		for w.do("CLIENT", "LIST", "ID", rid) != `""` { // wait until the server has seen it go
+			time.Sleep(time.Millisecond) // polling interval, not synchronisation
+		}
+		for _, v := range []string{"1", "2"} {
+			w.do("SET", "broken:k", v)
+			c.send("PING")
+			for {
+				got := c.read3()
+				out = append(out, strings.ReplaceAll(got, ":"+rid+"]", ":ID]"))
+				if got == "+PONG" {
+					break
+				}
+			}
+			c.do3("GET", "broken:k")
+		}
+		out = append(out, strings.ReplaceAll(c.do3("CLIENT", "TRACKINGINFO"), ":"+rid+",", ":ID,"))
+		return out
+	}
+	got, want := run(s.Addr), run(raddr)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("mutexredis:\n%s\nredis:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

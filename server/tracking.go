@@ -52,6 +52,7 @@ type trackedClient struct {
 	noloop   bool
 	bcast    bool
 	prefixes []string
+	broken   bool // an invalidation found the redirect gone
 	// busy is set while the client's own reads are being answered:
 	// invalidations then wait in deferred until its replies are written.
 	busy     bool
@@ -104,6 +105,15 @@ func (s *Server) SetTracking(cl *commands.Client, t *commands.Tracking) any {
 	tr.clients[cl.ID] = tc
 	tr.active.Add(1)
 	return nil
+}
+
+// TrackingRedirectBroken implements commands.Server.
+func (s *Server) TrackingRedirectBroken(cl *commands.Client) bool {
+	tr := s.tracking
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tc := tr.clients[cl.ID]
+	return tc != nil && tc.broken
 }
 
 // dropLocked forgets a client (its keys stay in the table until written
@@ -284,6 +294,7 @@ func (tr *tracker) deliverLocked(tc *trackedClient, inv invalidation) {
 				b := append([]byte(">2\r\n"), "$21\r\ntracking-redir-broken\r\n"...)
 				tc.c.out.message(redcon.AppendInt(b, tc.redirect), limits{})
 			}
+			tc.broken = true
 			return
 		}
 	}
