@@ -294,7 +294,11 @@ func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, mult
 	}
 	switch {
 	case kind == mutex.KindRead:
-		if c.client.Tracking.Tracks() {
+		switch t := c.client.Tracking; {
+		case t == nil:
+		case t.BCast: // nothing to remember, but its replies go before invalidations
+			tr.remember(c.client.ID, nil)
+		case t.Tracks():
 			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
 		}
 	case cmd.Name == "exec" && multi != nil:
