@@ -40,6 +40,10 @@ type Client struct {
 	// Tracking is the connection's client-side caching state (CLIENT
 	// TRACKING); nil while tracking is off.
 	Tracking *Tracking
+	// Written, when set, is called inside the write phase for each write
+	// command a transaction (or a script) runs in its batch: the server
+	// sends client-side caching invalidations from it.
+	Written func(cmd *Command, args [][]byte)
 
 	// Channels and Patterns are the connection's subscriptions, kept by
 	// the Server's Subscribe/Unsubscribe.

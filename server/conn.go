@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,9 +37,7 @@ type conn struct {
 	// subscribedToInvalidate mirrors a subscription to __redis__:invalidate
 	// (a RESP2 tracking redirect's channel).
 	subscribedToInvalidate atomic.Bool
-	muted                  []bool   // per reply slot: CLIENT REPLY OFF/SKIP
-	wkeys                  [][]byte // keys written by the ops being submitted (tracking)
-	invalAll               bool     // the ops being submitted flush a keyspace
+	muted                  []bool // per reply slot: CLIENT REPLY OFF/SKIP
 
 	viewMu sync.Mutex
 	view   commands.View // the connection as CLIENT LIST shows it, as of its last pipeline
@@ -51,8 +48,23 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c,
 		Proto: 2, Authenticated: s.cfg.requirePass() == "", LAddr: nc.LocalAddr().String(), FD: socketFD(nc),
 		Created: time.Now()}
+	c.client.Written = c.writtenInTx
 	c.view = c.client.View()
 	return c
+}
+
+// writtenInTx sends the invalidations of a write that a transaction runs in
+// its batch (commands.Client.Written), inside the write phase.
+func (c *conn) writtenInTx(cmd *commands.Command, args [][]byte) {
+	tr := c.s.tracking
+	if tr.active.Load() == 0 {
+		return
+	}
+	if cmd.Name == "flushdb" {
+		tr.invalidateAll()
+		return
+	}
+	tr.invalidate(c, cmd.Keys(args))
 }
 
 // socketFD returns the connection's file descriptor, -1 if it has none.
@@ -241,10 +253,6 @@ func (c *conn) handle(cmds [][][]byte) {
 			}
 			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
 			c.s.slowlog.record(&c.client, args, time.Since(start))
-			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
-				c.track(act.Run, args, mutex.KindWrite, multi)
-				c.invalidate()
-			}
 			if c.client.Proto != proto { // HELLO, RESET: what came before is answered in the old protocol
 				c.writeRepliesProto(slot, proto == 3)
 				c.resp3.Store(c.client.RESP3())
@@ -282,11 +290,9 @@ func (c *conn) handle(cmds [][][]byte) {
 // invalidateChannel is where RESP2 tracking redirects get invalidations.
 const invalidateChannel = "__redis__:invalidate"
 
-// track notes the keys of a command for client-side caching: a read's
-// keys are remembered for this client if it tracks them, before the read
-// runs. For EXEC (which runs its own write op) the reads are the queued
-// commands', and its writes' keys (kind KindWrite, after it ran) are
-// invalidated by invalidate.
+// track remembers the keys a read will read, for client-side caching,
+// before it runs (for EXEC, the queued reads' keys). Writes invalidate
+// from inside their write phase: trackedWrite, and writtenInTx for EXEC.
 func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, multi *commands.Multi) {
 	tr := c.s.tracking
 	if tr.active.Load() == 0 {
@@ -301,13 +307,6 @@ func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, mult
 		case t.Tracks():
 			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
 		}
-	case cmd.Name == "exec" && multi != nil:
-		for _, q := range multi.Queued {
-			if n := strings.ToLower(string(q[0])); n == "flushdb" || n == "flushall" {
-				c.invalAll = true
-			}
-		}
-		c.wkeys = append(c.wkeys, keysOf(cmd, args, multi, commands.Write)...)
 	}
 }
 
@@ -401,20 +400,6 @@ func phaseEvent(ops []mutex.Op) string {
 		return "read-phase"
 	}
 	return "write-phase"
-}
-
-// invalidate sends the tracking invalidations of the EXEC just run.
-func (c *conn) invalidate() {
-	if len(c.wkeys) == 0 && !c.invalAll {
-		return
-	}
-	if c.invalAll {
-		c.s.tracking.invalidateAll()
-	} else {
-		c.s.tracking.invalidate(c, c.wkeys)
-	}
-	clear(c.wkeys)
-	c.wkeys, c.invalAll = c.wkeys[:0], false
 }
 
 func (c *conn) keyspace() error {
