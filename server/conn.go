@@ -385,7 +385,9 @@ func (c *conn) submit() {
 		}
 	}
 	if took := time.Since(start); took >= c.s.slowlog.threshold() {
-		for i := range c.ops {
+		// Every op of the submission took that long; the log keeps the last.
+		first := max(0, len(c.ops)-int(c.s.cfg.SlowlogMaxLen.Load()))
+		for i := first; i < len(c.ops); i++ {
 			c.s.slowlog.record(&c.client, c.opArgs[i], took)
 		}
 	}
