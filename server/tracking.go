@@ -81,13 +81,17 @@ func (s *Server) SetTracking(cl *commands.Client, t *commands.Tracking) any {
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if old := tr.clients[cl.ID]; old != nil {
+	old := tr.clients[cl.ID]
+	if old != nil {
 		tr.dropLocked(cl.ID, old)
 	}
 	if t == nil {
 		return nil
 	}
 	tc := &trackedClient{c: c, redirect: t.Redirect, noloop: t.NoLoop, bcast: t.BCast, prefixes: t.Prefixes}
+	if old != nil { // ON again: invalidations waiting for replies still wait
+		tc.busy, tc.deferred = old.busy, old.deferred
+	}
 	if tc.redirect == cl.ID {
 		tc.redirect = 0
 	}
