@@ -30,21 +30,29 @@ import (
 // value.)
 //
 // The table is bounded by tracking-table-max-keys, as in Redis, and by
-// trackingTableMaxBytes of key names: past either, keys are evicted (their
+// trackingTableMaxBytes of memory (key names and an estimate of the maps'
+// overhead per key and per client of a key): past either, keys are evicted (their
 // clients invalidated) until it fits.
 type tracker struct {
 	s      *Server
 	active atomic.Int32 // tracking clients: a lock-free "anyone?"
 
-	mu      sync.Mutex
-	keys    map[string]map[int64]struct{} // key → ids of clients that may cache it
-	bytes   int                           // key bytes held in keys
-	clients map[int64]*trackedClient
-	bcast   map[string]map[int64]struct{} // prefix → BCAST clients
+	mu       sync.Mutex
+	keys     map[string]map[int64]struct{} // key → ids of clients that may cache it
+	bytes    int                           // memory held in keys (estimated)
+	maxBytes int                           // trackingTableMaxBytes
+	clients  map[int64]*trackedClient
+	bcast    map[string]map[int64]struct{} // prefix → BCAST clients
 }
 
-// trackingTableMaxBytes bounds the key names the tracking table holds.
-const trackingTableMaxBytes = 64 << 20
+// trackingTableMaxBytes bounds the memory the tracking table holds;
+// trackingKeyBytes and trackingIDBytes estimate a key's and a client
+// entry's overhead in its maps.
+const (
+	trackingTableMaxBytes = 64 << 20
+	trackingKeyBytes      = 160
+	trackingIDBytes       = 48
+)
 
 type trackedClient struct {
 	c        *conn
@@ -68,7 +76,7 @@ type invalidation struct {
 }
 
 func newTracker(s *Server) *tracker {
-	return &tracker{s: s, keys: map[string]map[int64]struct{}{}, clients: map[int64]*trackedClient{},
+	return &tracker{s: s, keys: map[string]map[int64]struct{}{}, maxBytes: trackingTableMaxBytes, clients: map[int64]*trackedClient{},
 		bcast: map[string]map[int64]struct{}{}}
 }
 
@@ -162,9 +170,12 @@ func (tr *tracker) remember(id int64, keys [][]byte) {
 		if ids == nil {
 			ids = map[int64]struct{}{}
 			tr.keys[string(k)] = ids
-			tr.bytes += len(k)
+			tr.bytes += len(k) + trackingKeyBytes
 		}
-		ids[id] = struct{}{}
+		if _, ok := ids[id]; !ok {
+			ids[id] = struct{}{}
+			tr.bytes += trackingIDBytes
+		}
 	}
 	tr.evictLocked()
 }
@@ -173,7 +184,7 @@ func (tr *tracker) remember(id int64, keys [][]byte) {
 func (tr *tracker) evictLocked() {
 	max := tr.s.cfg.trackingTableMaxKeys()
 	for key := range tr.keys {
-		if (max == 0 || len(tr.keys) <= max) && tr.bytes <= trackingTableMaxBytes {
+		if (max == 0 || len(tr.keys) <= max) && tr.bytes <= tr.maxBytes {
 			return
 		}
 		tr.invalidateKeyLocked([]byte(key), nil)
@@ -241,7 +252,7 @@ func (tr *tracker) invalidateKeyLocked(k []byte, from *conn) {
 		return
 	}
 	delete(tr.keys, string(k))
-	tr.bytes -= len(k)
+	tr.bytes -= len(k) + trackingKeyBytes + len(ids)*trackingIDBytes
 	for id := range ids {
 		tc := tr.clients[id]
 		if tc == nil || tc.bcast || (tc.noloop && tc.c == from) {

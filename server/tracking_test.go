@@ -73,3 +73,36 @@ func TestTrackingWaitsForReplies(t *testing.T) {
 		t.Errorf("own invalidation: %q, want %q", got, want)
 	}
 }
+
+// TestTrackingTableBytes checks that the tracking table's memory stays
+// within its byte bound whatever the key sizes, evicting (and
+// invalidating) keys past it.
+func TestTrackingTableBytes(t *testing.T) {
+	s := &Server{cfg: DefaultConfig(), conns: map[*conn]struct{}{}, byID: map[int64]*conn{}}
+	s.tracking = newTracker(s)
+	s.tracking.maxBytes = 1 << 20
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	go io.Copy(io.Discard, client) // the invalidations of evicted keys
+	c := newConn(s, server)
+	c.resp3.Store(true)
+	if r := s.SetTracking(&c.client, &commands.Tracking{}); r != nil {
+		t.Fatal(r)
+	}
+	key := make([]byte, 10<<10)
+	for i := 0; i < 1000; i++ {
+		key[0], key[1] = byte(i), byte(i>>8)
+		s.tracking.remember(c.client.ID, [][]byte{key})
+		s.tracking.replied(c.client.ID)
+		s.tracking.mu.Lock()
+		b, n := s.tracking.bytes, len(s.tracking.keys)
+		s.tracking.mu.Unlock()
+		if b > 1<<20 {
+			t.Fatalf("after %d keys of 10 KiB: %d bytes in the table, bound 1 MiB", i+1, b)
+		}
+		if want := (10<<10 + trackingKeyBytes + trackingIDBytes) * n; b != want {
+			t.Fatalf("%d keys account for %d bytes, want %d", n, b, want)
+		}
+	}
+}
