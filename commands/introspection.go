@@ -23,7 +23,7 @@ func init() {
 		&Command{Name: "latency", Arity: -2, Flags: Admin | Loading, Run: latencyCmd,
 			Subcommands: []string{"latest", "history", "reset", "doctor", "graph", "histogram", "help"},
 			Summary:     "Latency events of the read and write phases and of slow commands."},
-		&Command{Name: "memory", Arity: -2, Flags: Read, Op: memoryOp,
+		&Command{Name: "memory", Arity: -2, Op: memoryOp,
 			Subcommands: []string{"usage", "stats", "doctor", "malloc-stats", "purge", "help"},
 			Summary:     "Memory of the server; USAGE gives the bytes a key and its value take, before compression."},
 		&Command{Name: "time", Arity: 1, Flags: Fast | Loading, Run: timeCmd,
