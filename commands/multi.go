@@ -183,6 +183,9 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 		return bad
 	}
 	res, err := op.RunIn(tx)
+	if c.Client.Written != nil && cmd.Flags&Write != 0 {
+		c.Client.Written(cmd, args) // client-side caching invalidates inside the write phase
+	}
 	if err != nil {
 		return ErrorReply(err)
 	}

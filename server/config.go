@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -62,6 +64,13 @@ type Config struct {
 	RequirePass    string
 	CheckpointDir  string
 	CheckpointKeep int // checkpoints kept; 0 keeps every one
+
+	// Introspection and client-side caching (their CONFIG parameters are
+	// registered by introspection.go and tracking.go).
+	TrackingTableMaxKeys    atomic.Int64
+	SlowlogLogSlowerThan    atomic.Int64 // microseconds; -1 logs nothing
+	SlowlogMaxLen           atomic.Int64
+	LatencyMonitorThreshold atomic.Int64 // milliseconds; 0 is off
 }
 
 func (c *Config) requirePass() string {
@@ -91,6 +100,9 @@ func DefaultConfig() *Config {
 		CheckpointKeep:         0,
 	}
 	c.LogLevel.Set(slog.LevelInfo)
+	c.TrackingTableMaxKeys.Store(1000000)
+	c.SlowlogLogSlowerThan.Store(10000)
+	c.SlowlogMaxLen.Store(128)
 	return c
 }
 
@@ -191,7 +203,9 @@ var logLevels = []struct {
 }{{"debug", slog.LevelDebug}, {"verbose", slog.LevelDebug + 2}, {"notice", slog.LevelInfo}, {"warning", slog.LevelWarn}}
 
 // params lists every parameter, in the order CONFIG GET * and --help give.
-var params = []param{
+var params = slices.Concat(coreParams, introspectionParams)
+
+var coreParams = []param{
 	{name: "bind", words: true, usage: "addresses to listen on, space separated",
 		get: func(c *Config) string { return strings.Join(c.Bind, " ") },
 		set: func(c *Config, v string) error {

@@ -45,6 +45,7 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
+	byID     map[int64]*conn // the same connections, by client id
 	lns      []net.Listener
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
@@ -60,6 +61,12 @@ type Server struct {
 	metrics     *metricsServer
 	keyCountMu  sync.Mutex
 	keyCounts   map[*mutex.Keyspace]keyCount // info.go
+	// Introspection and client-side caching (introspection.go, tracking.go).
+	tracking *tracker
+	monitors monitors
+	slowlog  slowlog
+	latency  latency
+	pause    pauseState
 }
 
 // MutexredisVersion is mutexredis's own version (INFO mutexredis_version).
@@ -79,11 +86,14 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		keyspaces: map[string]*mutex.Keyspace{},
 		feeds:     map[string]*mutex.Subscription{},
 		conns:     map[*conn]struct{}{},
+		byID:      map[int64]*conn{},
 		shutdown:  make(chan struct{}),
 		started:   time.Now(),
 		stats:     newStats(),
 		runID:     newRunID(),
 	}
+	s.tracking = newTracker(s)
+	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	s.checkpoints.cur.lastSave = s.started
 	go s.stats.sampleLoop(s.shutdown)
@@ -211,6 +221,7 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.byID[c.client.ID] = c
 		s.connWG.Add(1)
 		s.connMu.Unlock()
 		go c.serve()
@@ -239,6 +250,7 @@ const errProtected = "DENIED Redis is running in protected mode because protecte
 func (s *Server) removeConn(c *conn) {
 	s.connMu.Lock()
 	delete(s.conns, c)
+	delete(s.byID, c.client.ID)
 	s.connMu.Unlock()
 	s.connWG.Done()
 }
