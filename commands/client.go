@@ -63,4 +63,6 @@ type Server interface {
 	// Authenticate checks credentials (user "" means "default"): nil if
 	// they are right, else the Error to send.
 	Authenticate(user, pass []byte) any
+	// Scripts is the server's script cache and function libraries.
+	Scripts() *Scripts
 }

@@ -29,7 +29,8 @@ type Server struct {
 	log   *slog.Logger
 	store *mutex.Store
 
-	pubsub *pubsub
+	pubsub  *pubsub
+	scripts *commands.Scripts
 
 	ksMu      sync.Mutex
 	keyspaces map[string]*mutex.Keyspace     // opened in this process
@@ -62,6 +63,9 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		started:   time.Now(),
 	}
 	s.pubsub = newPubSub(cfg.pubsubLimits)
+	s.scripts = commands.NewScripts(func(level int, msg string) {
+		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
+	})
 	return s, nil
 }
 
@@ -388,3 +392,6 @@ func (s *Server) Authenticate(user, pass []byte) any {
 }
 
 var errWrongPass = commands.Error("WRONGPASS invalid username-password pair or user is disabled.")
+
+// Scripts implements commands.Server.
+func (s *Server) Scripts() *commands.Scripts { return s.scripts }

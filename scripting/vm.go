@@ -1,0 +1,337 @@
+package scripting
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// vm is one prepared Lua state.
+type vm struct {
+	L      *lua.LState
+	G      *lua.LTable // the real globals (libraries, KEYS, ARGV)
+	env    *lua.LTable // what scripts see as their globals: a read-only proxy of G
+	redis  *lua.LTable // the runtime redis table (behind its proxy)
+	guards []*lua.LTable
+	caller Caller
+	resp   int
+	// libs caches the functions of the libraries loaded in this VM.
+	libs map[*Library]map[string]*lua.LFunction
+}
+
+func newVM(opts Options) *vm {
+	L := lua.NewState(lua.Options{
+		SkipOpenLibs:        true,
+		CallStackSize:       callStackSize,
+		RegistrySize:        registrySize,
+		RegistryMaxSize:     registryMaxSize,
+		MinimizeStackMemory: true,
+	})
+	m := &vm{L: L, resp: 2}
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{
+		{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath},
+	} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	G := L.G.Global
+	m.G = G
+	for _, name := range []string{"dofile", "loadfile", "require", "module", "print", "_printregs", "newproxy", "package"} {
+		G.RawSetString(name, lua.LNil)
+	}
+	// collectgarbage exists (scripts call it) but leaves Go's GC alone.
+	G.RawSetString("collectgarbage", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 }))
+	G.RawSetString("cjson", openCjson(L))
+	G.RawSetString("cmsgpack", openCmsgpack(L))
+	G.RawSetString("bit", openBit(L))
+	G.RawSetString("struct", openStruct(L))
+	m.redis = m.redisTable(opts, false)
+	G.RawSetString("redis", m.redis)
+
+	// Every library table becomes a read-only proxy, then the globals.
+	for _, name := range []string{"string", "math", "table", "cjson", "cmsgpack", "bit", "struct", "redis"} {
+		G.RawSetString(name, m.readOnly(G.RawGetString(name).(*lua.LTable), false))
+	}
+	// String methods ("x"):upper() go through the read-only string table.
+	if mt, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		mt.RawSetString("__index", G.RawGetString("string"))
+		mt.RawSetString("__metatable", lua.LFalse)
+	}
+	G.RawSetString("_G", lua.LNil)
+	m.env = m.readOnly(G, true)
+	G.RawSetString("_G", m.env)
+	return m
+}
+
+// readOnly returns an empty proxy whose reads go to t and whose writes are
+// refused; strict also refuses reads of missing keys, as Redis does for
+// globals.
+func (m *vm) readOnly(t *lua.LTable, strict bool) *lua.LTable {
+	L := m.L
+	proxy := L.NewTable()
+	mt := L.NewTable()
+	index := lua.LValue(t)
+	if strict {
+		index = L.NewFunction(func(L *lua.LState) int {
+			k := L.Get(2)
+			if v := t.RawGet(k); v != lua.LNil {
+				L.Push(v)
+				return 1
+			}
+			L.RaiseError("Script attempted to access nonexistent global variable '%s'", lua.LVAsString(k))
+			return 0
+		})
+	}
+	mt.RawSetString("__index", index)
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	mt.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(proxy, mt)
+	m.guards = append(m.guards, proxy)
+	return proxy
+}
+
+// tampered reports whether a script wrote into a read-only proxy with
+// rawset: such a VM is not reused.
+func (m *vm) tampered() bool {
+	for _, g := range m.guards {
+		if k, _ := g.Next(lua.LNil); k != lua.LNil {
+			return true
+		}
+	}
+	return false
+}
+
+// redisTable builds the redis library; loading is the restricted one
+// FUNCTION LOAD runs library code with.
+func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
+	L := m.L
+	t := L.NewTable()
+	set := func(name string, fn lua.LGFunction) { t.RawSetString(name, L.NewFunction(fn)) }
+	if !loading {
+		set("call", func(L *lua.LState) int { return m.call(L, true) })
+		set("pcall", func(L *lua.LState) int { return m.call(L, false) })
+		set("setresp", func(L *lua.LState) int {
+			if L.GetTop() != 1 {
+				L.RaiseError("redis.setresp() requires one argument.")
+			}
+			n := L.CheckInt(1)
+			if n != 2 && n != 3 {
+				L.RaiseError("RESP version must be 2 or 3.")
+			}
+			m.resp = n
+			return 0
+		})
+		set("set_repl", func(L *lua.LState) int {
+			if L.GetTop() != 1 {
+				L.RaiseError("redis.set_repl() requires one argument.")
+			}
+			if n := L.CheckInt(1); n&^3 != 0 {
+				L.RaiseError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+			}
+			return 0
+		})
+		set("replicate_commands", func(L *lua.LState) int { L.Push(lua.LTrue); return 1 })
+		set("breakpoint", func(L *lua.LState) int { L.Push(lua.LFalse); return 1 })
+		set("debug", func(L *lua.LState) int { return 0 })
+		set("acl_check_cmd", func(L *lua.LState) int {
+			if L.GetTop() == 0 {
+				L.RaiseError("Please specify at least one argument for this redis lib call")
+			}
+			L.Push(lua.LTrue)
+			return 1
+		})
+	}
+	set("error_reply", func(L *lua.LState) int {
+		if L.GetTop() != 1 || L.Get(1).Type() != lua.LTString {
+			L.RaiseError("wrong number or type of arguments")
+		}
+		r := L.CreateTable(0, 1)
+		r.RawSetString("err", L.Get(1))
+		L.Push(r)
+		return 1
+	})
+	set("status_reply", func(L *lua.LState) int {
+		if L.GetTop() != 1 || L.Get(1).Type() != lua.LTString {
+			L.RaiseError("wrong number or type of arguments")
+		}
+		r := L.CreateTable(0, 1)
+		r.RawSetString("ok", L.Get(1))
+		L.Push(r)
+		return 1
+	})
+	set("sha1hex", func(L *lua.LState) int {
+		if L.GetTop() != 1 {
+			L.RaiseError("wrong number of arguments")
+		}
+		L.Push(lua.LString(SHA1Hex([]byte(L.ToString(1)))))
+		return 1
+	})
+	set("log", func(L *lua.LState) int {
+		n := L.GetTop()
+		if n < 2 {
+			L.RaiseError("redis.log() requires two arguments or more.")
+		}
+		lv, ok := L.Get(1).(lua.LNumber)
+		if !ok {
+			L.RaiseError("First argument must be a number (log level).")
+		}
+		if lv < 0 || lv > 3 {
+			L.RaiseError("Invalid debug level.")
+		}
+		parts := make([]string, 0, n-1)
+		for i := 2; i <= n; i++ {
+			parts = append(parts, L.ToString(i))
+		}
+		if opts.Log != nil {
+			opts.Log(int(lv), strings.Join(parts, " "))
+		}
+		return 0
+	})
+	for name, v := range map[string]int{
+		"LOG_DEBUG": 0, "LOG_VERBOSE": 1, "LOG_NOTICE": 2, "LOG_WARNING": 3,
+		"REPL_NONE": 0, "REPL_AOF": 1, "REPL_SLAVE": 2, "REPL_REPLICA": 2, "REPL_ALL": 3,
+	} {
+		t.RawSetString(name, lua.LNumber(v))
+	}
+	t.RawSetString("REDIS_VERSION", lua.LString(opts.Version))
+	t.RawSetString("REDIS_VERSION_NUM", lua.LNumber(versionNum(opts.Version)))
+	return t
+}
+
+func versionNum(v string) int {
+	var a, b, c int
+	fmt.Sscanf(v, "%d.%d.%d", &a, &b, &c)
+	return a<<16 | b<<8 | c
+}
+
+// call is redis.call (raise) and redis.pcall.
+func (m *vm) call(L *lua.LState, raise bool) int {
+	n := L.GetTop()
+	if n == 0 {
+		return m.callError(L, raise, "ERR Please specify at least one argument for this redis lib call")
+	}
+	args := make([][]byte, n)
+	for i := 1; i <= n; i++ {
+		switch v := L.Get(i).(type) {
+		case lua.LString:
+			args[i-1] = []byte(string(v))
+		case lua.LNumber:
+			args[i-1] = []byte(formatNumber(float64(v)))
+		default:
+			return m.callError(L, raise, "ERR Lua redis lib command arguments must be strings or integers")
+		}
+	}
+	if m.caller == nil {
+		return m.callError(L, raise, "ERR redis.call is not available here")
+	}
+	reply := m.caller(args)
+	if e, ok := reply.(Error); ok {
+		return m.callError(L, raise, string(e))
+	}
+	L.Push(toLua(L, reply, m.resp))
+	return 1
+}
+
+func (m *vm) callError(L *lua.LState, raise bool, msg string) int {
+	t := L.CreateTable(0, 1)
+	t.RawSetString("err", lua.LString(msg))
+	if raise {
+		L.Error(t, 0)
+		return 0
+	}
+	L.Push(t)
+	return 1
+}
+
+// errorInfo is the error handler of a run: as Redis's __redis__err__handler
+// it turns the error into a table {err=…, source=…, line=…} naming the Lua
+// line where the error happened.
+func errorInfo(L *lua.LState) int {
+	v := L.Get(1)
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		t = L.CreateTable(0, 3)
+		t.RawSetString("err", lua.LString("ERR "+lua.LVAsString(v)))
+	} else if _, ok := t.RawGetString("err").(lua.LString); !ok {
+		t2 := L.CreateTable(0, 3)
+		t2.RawSetString("err", lua.LString("ERR "+v.String()))
+		t = t2
+	}
+	for level := 0; ; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err != nil {
+			break
+		}
+		if dbg.What == "G" || dbg.CurrentLine < 0 {
+			continue
+		}
+		t.RawSetString("source", lua.LString("@"+strings.TrimPrefix(dbg.Source, "@")))
+		t.RawSetString("line", lua.LNumber(dbg.CurrentLine))
+		break
+	}
+	L.Push(t)
+	return 1
+}
+
+// run calls fn with args and converts its result; name is what Redis's
+// error suffix names (the script's SHA or the function's name).
+func (m *vm) run(ctx context.Context, fn *lua.LFunction, args []lua.LValue, caller Caller, name, chunk string) any {
+	L := m.L
+	m.caller, m.resp = caller, 2
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	L.Push(fn)
+	for _, a := range args {
+		L.Push(a)
+	}
+	err := L.PCall(len(args), 1, L.NewFunction(errorInfo))
+	if err != nil {
+		if ctx.Err() != nil {
+			return Error(errKilledText + " script: " + name + ", on @" + chunk + ":0.")
+		}
+		return scriptError(err, name, chunk)
+	}
+	ret := L.Get(-1)
+	L.Pop(1)
+	return fromLua(ret)
+}
+
+// scriptError formats a failed run as Redis 7.0: "<msg> script: <name>,
+// on <source>:<line>."
+func scriptError(err error, name, chunk string) Error {
+	var obj lua.LValue = lua.LString(err.Error())
+	if ae, ok := err.(*lua.ApiError); ok {
+		obj = ae.Object
+	}
+	msg, source, line := "", "@"+chunk, "0"
+	if t, ok := obj.(*lua.LTable); ok {
+		if e, ok := t.RawGetString("err").(lua.LString); ok {
+			msg = string(e)
+		}
+		if s, ok := t.RawGetString("source").(lua.LString); ok {
+			source = string(s)
+		}
+		if l, ok := t.RawGetString("line").(lua.LNumber); ok {
+			line = fmt.Sprint(int(l))
+		}
+	} else {
+		msg = "ERR " + lua.LVAsString(obj)
+	}
+	if msg == "" {
+		msg = "ERR unknown error"
+	}
+	return Error(oneLine(msg + " script: " + name + ", on " + source + ":" + line + "."))
+}
