@@ -87,10 +87,10 @@ func init() {
 			Summary: "Invokes a function."},
 		&Command{Name: "fcall_ro", Arity: -3, Flags: Read, Run: fcallCmd(true),
 			Summary: "Invokes a read-only function."},
-		&Command{Name: "script", Arity: -2, Flags: NoMulti, Run: scriptCmd,
+		&Command{Name: "script", Arity: -2, Run: scriptCmd,
 			Subcommands: []string{"load", "exists", "flush", "kill", "help"},
 			Summary:     "Manages the server-side Lua script cache."},
-		&Command{Name: "function", Arity: -2, Flags: NoMulti, Run: functionCmd,
+		&Command{Name: "function", Arity: -2, Run: functionCmd,
 			Subcommands: []string{"load", "delete", "list", "flush", "dump", "restore", "stats", "kill", "help"},
 			Summary:     "Manages function libraries."},
 	)

@@ -117,13 +117,13 @@ func Compile(body []byte) (*Script, error) {
 			return nil, err
 		}
 		if engine != "lua" {
-			return nil, Error("ERR Unexpected engine in script shebang: " + engine)
+			return nil, Error("ERR Unexpected engine in script shebang: " + line)
 		}
 		s.Shebang = true
 		for _, kv := range flags {
 			k, v, _ := strings.Cut(kv, "=")
 			if k != "flags" {
-				return nil, Error("ERR Unknown lua shebang option: " + k)
+				return nil, Error("ERR Unknown lua shebang option: " + kv)
 			}
 			for _, name := range strings.Split(v, ",") {
 				if name == "" {
@@ -162,15 +162,15 @@ func compileChunk(src, name string) (*lua.FunctionProto, error) {
 	if err != nil {
 		var pe *parse.Error
 		if errors.As(err, &pe) {
-			tok := pe.Token
-			if tok == "EOF" || tok == "" {
-				tok = "<eof>"
+			tok, line := pe.Token, pe.Pos.Line
+			if tok == "EOF" || tok == "" || line < 1 {
+				tok, line = "<eof>", strings.Count(src, "\n")+1
 			}
 			msg := pe.Message
 			if msg == "syntax error" {
 				msg = "unexpected symbol"
 			}
-			return nil, fmt.Errorf("%s:%d: %s near '%s'", name, pe.Pos.Line, msg, tok)
+			return nil, fmt.Errorf("%s:%d: %s near '%s'", name, line, msg, tok)
 		}
 		return nil, fmt.Errorf("%s: %s", name, oneLine(err.Error()))
 	}

@@ -101,7 +101,7 @@ func (m *vm) loadLibrary(lib *Library, collect bool) (map[string]*lua.LFunction,
 	loadRedis.RawSetString("register_function", L.NewFunction(func(L *lua.LState) int {
 		f, cb := m.registerArgs(L)
 		if _, dup := fns[f.Name]; dup {
-			L.RaiseError("Function already exists in the library")
+			raise(L, "Function already exists in the library")
 		}
 		fns[f.Name] = cb
 		if collect {
@@ -188,43 +188,43 @@ func (m *vm) registerArgs(L *lua.LState) (*Function, *lua.LFunction) {
 	case 2:
 		name, ok := L.Get(1).(lua.LString)
 		if !ok {
-			L.RaiseError("first argument to redis.register_function must be a string")
+			raise(L, "first argument to redis.register_function must be a string")
 		}
 		fn, ok := L.Get(2).(*lua.LFunction)
 		if !ok {
-			L.RaiseError("second argument to redis.register_function must be a function")
+			raise(L, "second argument to redis.register_function must be a function")
 		}
 		f.Name, cb = string(name), fn
 	case 1:
 		t, ok := L.Get(1).(*lua.LTable)
 		if !ok {
-			L.RaiseError("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
+			raise(L, "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")
 		}
 		t.ForEach(func(k, v lua.LValue) {
 			switch lua.LVAsString(k) {
 			case "function_name":
 				s, ok := v.(lua.LString)
 				if !ok {
-					L.RaiseError("function_name argument given to redis.register_function must be a string")
+					raise(L, "function_name argument given to redis.register_function must be a string")
 				}
 				f.Name = string(s)
 			case "description":
 				s, ok := v.(lua.LString)
 				if !ok {
-					L.RaiseError("description argument given to redis.register_function must be a string")
+					raise(L, "description argument given to redis.register_function must be a string")
 				}
 				d := string(s)
 				f.Description = &d
 			case "callback":
 				fn, ok := v.(*lua.LFunction)
 				if !ok {
-					L.RaiseError("callback argument given to redis.register_function must be a function")
+					raise(L, "callback argument given to redis.register_function must be a function")
 				}
 				cb = fn
 			case "flags":
 				ft, ok := v.(*lua.LTable)
 				if !ok {
-					L.RaiseError("flags argument to redis.register_function must be a table representing function flags")
+					raise(L, "flags argument to redis.register_function must be a table representing function flags")
 				}
 				for i := 1; ; i++ {
 					e := ft.RawGetInt(i)
@@ -233,25 +233,25 @@ func (m *vm) registerArgs(L *lua.LState) (*Function, *lua.LFunction) {
 					}
 					fl, ok := flagByName(lua.LVAsString(e))
 					if !ok || e.Type() != lua.LTString {
-						L.RaiseError("unknown flag given")
+						raise(L, "unknown flag given")
 					}
 					f.Flags |= fl
 				}
 			default:
-				L.RaiseError("unknown argument given to redis.register_function")
+				raise(L, "unknown argument given to redis.register_function")
 			}
 		})
 		if f.Name == "" {
-			L.RaiseError("redis.register_function must get a function name argument")
+			raise(L, "redis.register_function must get a function name argument")
 		}
 		if cb == nil {
-			L.RaiseError("redis.register_function must get a callback argument")
+			raise(L, "redis.register_function must get a callback argument")
 		}
 	default:
-		L.RaiseError("wrong number of arguments to redis.register_function")
+		raise(L, "wrong number of arguments to redis.register_function")
 	}
 	if !validName(f.Name) {
-		L.RaiseError("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+		raise(L, "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long")
 	}
 	return f, cb
 }

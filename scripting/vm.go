@@ -3,6 +3,7 @@ package scripting
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -46,6 +47,8 @@ func newVM(opts Options) *vm {
 	for _, name := range []string{"dofile", "loadfile", "require", "module", "print", "_printregs", "newproxy", "package"} {
 		G.RawSetString(name, lua.LNil)
 	}
+	G.RawSetString("pcall", L.NewFunction(pcall))
+	G.RawSetString("error", L.NewFunction(luaError))
 	// collectgarbage exists (scripts call it) but leaves Go's GC alone.
 	G.RawSetString("collectgarbage", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 }))
 	G.RawSetString("cjson", openCjson(L))
@@ -122,21 +125,21 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 		set("pcall", func(L *lua.LState) int { return m.call(L, false) })
 		set("setresp", func(L *lua.LState) int {
 			if L.GetTop() != 1 {
-				L.RaiseError("redis.setresp() requires one argument.")
+				raise(L, "redis.setresp() requires one argument.")
 			}
 			n := L.CheckInt(1)
 			if n != 2 && n != 3 {
-				L.RaiseError("RESP version must be 2 or 3.")
+				raise(L, "RESP version must be 2 or 3.")
 			}
 			m.resp = n
 			return 0
 		})
 		set("set_repl", func(L *lua.LState) int {
 			if L.GetTop() != 1 {
-				L.RaiseError("redis.set_repl() requires one argument.")
+				raise(L, "redis.set_repl() requires one argument.")
 			}
 			if n := L.CheckInt(1); n&^3 != 0 {
-				L.RaiseError("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+				raise(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
 			}
 			return 0
 		})
@@ -145,7 +148,7 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 		set("debug", func(L *lua.LState) int { return 0 })
 		set("acl_check_cmd", func(L *lua.LState) int {
 			if L.GetTop() == 0 {
-				L.RaiseError("Please specify at least one argument for this redis lib call")
+				raise(L, "Please specify at least one argument for this redis lib call")
 			}
 			L.Push(lua.LTrue)
 			return 1
@@ -153,16 +156,16 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 	}
 	set("error_reply", func(L *lua.LState) int {
 		if L.GetTop() != 1 || L.Get(1).Type() != lua.LTString {
-			L.RaiseError("wrong number or type of arguments")
+			raise(L, "wrong number or type of arguments")
 		}
 		r := L.CreateTable(0, 1)
-		r.RawSetString("err", L.Get(1))
+		r.RawSetString("err", lua.LString(errorText(string(L.Get(1).(lua.LString)))))
 		L.Push(r)
 		return 1
 	})
 	set("status_reply", func(L *lua.LState) int {
 		if L.GetTop() != 1 || L.Get(1).Type() != lua.LTString {
-			L.RaiseError("wrong number or type of arguments")
+			raise(L, "wrong number or type of arguments")
 		}
 		r := L.CreateTable(0, 1)
 		r.RawSetString("ok", L.Get(1))
@@ -171,7 +174,7 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 	})
 	set("sha1hex", func(L *lua.LState) int {
 		if L.GetTop() != 1 {
-			L.RaiseError("wrong number of arguments")
+			raise(L, "wrong number of arguments")
 		}
 		L.Push(lua.LString(SHA1Hex([]byte(L.ToString(1)))))
 		return 1
@@ -179,14 +182,14 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 	set("log", func(L *lua.LState) int {
 		n := L.GetTop()
 		if n < 2 {
-			L.RaiseError("redis.log() requires two arguments or more.")
+			raise(L, "redis.log() requires two arguments or more.")
 		}
 		lv, ok := L.Get(1).(lua.LNumber)
 		if !ok {
-			L.RaiseError("First argument must be a number (log level).")
+			raise(L, "First argument must be a number (log level).")
 		}
 		if lv < 0 || lv > 3 {
-			L.RaiseError("Invalid debug level.")
+			raise(L, "Invalid debug level.")
 		}
 		parts := make([]string, 0, n-1)
 		for i := 2; i <= n; i++ {
@@ -208,6 +211,56 @@ func (m *vm) redisTable(opts Options, loading bool) *lua.LTable {
 	return t
 }
 
+// raise raises a Redis error without a Lua position, as Redis's
+// luaPushError and lua_error do.
+func raise(L *lua.LState, msg string) {
+	t := L.CreateTable(0, 1)
+	t.RawSetString("err", lua.LString("ERR "+msg))
+	L.Error(t, 0)
+}
+
+// errorText is Redis's luaPushErrorBuff: "-CODE msg" and "CODE msg" keep
+// their code, a message without a space gets ERR; trailing newlines go.
+func errorText(s string) string {
+	s = strings.TrimPrefix(s, "-")
+	if !strings.Contains(s, " ") {
+		s = "ERR " + s
+	}
+	return strings.TrimRight(s, "\r\n")
+}
+
+// pcall is Redis 7's pcall: an error table with an err field is caught as
+// its err string.
+func pcall(L *lua.LState) int {
+	n := L.GetTop()
+	if n == 0 {
+		L.ArgError(1, "value expected")
+	}
+	if err := L.PCall(n-1, lua.MultRet, nil); err != nil {
+		obj := lua.LValue(lua.LString(err.Error()))
+		if ae, ok := err.(*lua.ApiError); ok {
+			obj = ae.Object
+		}
+		if t, ok := obj.(*lua.LTable); ok {
+			if e, ok := t.RawGetString("err").(lua.LString); ok {
+				obj = e
+			}
+		}
+		L.SetTop(0)
+		L.Push(lua.LFalse)
+		L.Push(obj)
+		return 2
+	}
+	L.Insert(lua.LTrue, 1)
+	return L.GetTop()
+}
+
+// luaError is Lua's error(), which gopher-lua refuses without an argument.
+func luaError(L *lua.LState) int {
+	L.Error(L.Get(1), L.OptInt(2, 1))
+	return 0
+}
+
 func versionNum(v string) int {
 	var a, b, c int
 	fmt.Sscanf(v, "%d.%d.%d", &a, &b, &c)
@@ -226,7 +279,7 @@ func (m *vm) call(L *lua.LState, raise bool) int {
 		case lua.LString:
 			args[i-1] = []byte(string(v))
 		case lua.LNumber:
-			args[i-1] = []byte(formatNumber(float64(v)))
+			args[i-1] = strconv.AppendFloat(nil, float64(v), 'g', 17, 64) // Redis's %.17g
 		default:
 			return m.callError(L, raise, "ERR Lua redis lib command arguments must be strings or integers")
 		}
@@ -261,7 +314,7 @@ func errorInfo(L *lua.LState) int {
 	t, ok := v.(*lua.LTable)
 	if !ok {
 		t = L.CreateTable(0, 3)
-		t.RawSetString("err", lua.LString("ERR "+lua.LVAsString(v)))
+		t.RawSetString("err", lua.LString("ERR "+luaToString(v)))
 	} else if _, ok := t.RawGetString("err").(lua.LString); !ok {
 		t2 := L.CreateTable(0, 3)
 		t2.RawSetString("err", lua.LString("ERR "+v.String()))
@@ -334,4 +387,15 @@ func scriptError(err error, name, chunk string) Error {
 		msg = "ERR unknown error"
 	}
 	return Error(oneLine(msg + " script: " + name + ", on " + source + ":" + line + "."))
+}
+
+// luaToString is Lua's tostring for an error value.
+func luaToString(v lua.LValue) string {
+	switch v := v.(type) {
+	case lua.LString:
+		return string(v)
+	case lua.LNumber:
+		return formatNumber(float64(v))
+	}
+	return v.String()
 }

@@ -1,0 +1,248 @@
+package integration
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// luaLib is a function library loaded on both servers by the comparisons.
+const luaLib = "#!lua name=cmplib\n" +
+	"redis.register_function('incrk', function(keys, args) return redis.call('incrby', keys[1], args[1]) end)\n" +
+	"redis.register_function{function_name='getk', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}\n" +
+	"redis.register_function('fails', function() error('in fn') end)\n" +
+	"redis.register_function('writes_ro', function(keys) return redis.pcall('set', keys[1], 'x') end)\n"
+
+// scriptingSteps are run against mutexredis and a real redis-server 7.0:
+// Lua↔RESP conversions, the libraries, the error texts, SCRIPT and FUNCTION.
+var scriptingSteps = []script{
+	{"conversions to resp", []step{
+		cmd("EVAL", "return 1", "0"), cmd("EVAL", "return -3.99", "0"), cmd("EVAL", "return 3.99", "0"),
+		cmd("EVAL", "return 'str'", "0"), cmd("EVAL", "return ''", "0"), cmd("EVAL", "return true", "0"),
+		cmd("EVAL", "return false", "0"), cmd("EVAL", "return nil", "0"), cmd("EVAL", "return {}", "0"),
+		cmd("EVAL", "return {1,2,nil,4}", "0"), cmd("EVAL", "return {1,{2,{'x',true,false}},'y'}", "0"),
+		cmd("EVAL", "return {ok='fine'}", "0"), cmd("EVAL", "return {err='My Error'}", "0"),
+		cmd("EVAL", "return {err='ERR x\\r\\ny'}", "0"), cmd("EVAL", "return {1, {ok='in'}, {err='E in'}}", "0"),
+		cmd("EVAL", "return redis.status_reply('st')", "0"), cmd("EVAL", "return redis.error_reply('ERR e')", "0"),
+		cmd("EVAL", "return redis.error_reply('plain')", "0"), cmd("EVAL", "return {a=1}", "0"),
+		cmd("EVAL", "return {1,2,a=3}", "0"), cmd("EVAL", "return 1e20", "0"), cmd("EVAL", "return -0.5", "0"),
+		cmd("EVAL", "return 'bin\\0\\255'", "0"), cmd("EVAL", "return {double=3.5}", "0"),
+		cmd("EVAL", "return function() end", "0"), cmd("EVAL", "return {err=1}", "0"),
+	}},
+	{"conversions from resp", []step{
+		cmd("SET", "s", "abc"), cmd("SET", "n", "10"),
+		cmd("EVAL", "return type(redis.call('get','nokey'))", "0"),
+		cmd("EVAL", "local v = redis.call('get','nokey') return v == false", "0"),
+		cmd("EVAL", "return type(redis.call('incr','n'))", "0"),
+		cmd("EVAL", "local r = redis.call('set','x','1') return type(r) .. r.ok", "0"),
+		cmd("EVAL", "local r = redis.pcall('incr','s') return type(r) .. r.err", "0"),
+		cmd("EVAL", "return redis.call('mget','s','nokey','n')", "0"),
+		cmd("EVAL", "local r = redis.call('mget','s','nokey') return {type(r[1]), type(r[2])}", "0"),
+		cmd("EVAL", "return redis.call('ping')", "0"),
+		cmd("EVAL", "return redis.call('incrby','n', 5)", "0"),
+		cmd("EVAL", "return redis.pcall('incrby','n', 2.5)", "0"),
+		cmd("EVAL", "return redis.call('set','f', 0.1)", "0"), cmd("GET", "f"),
+		cmd("EVAL", "redis.call('set','f', 1e15) return redis.call('get','f')", "0"),
+		cmd("EVAL", "redis.call('set','f', 123456789) return redis.call('get','f')", "0"),
+		cmd("EVAL", "return redis.call('exists', 's', 'nokey', 'n')", "0"),
+		cmd("EVAL", "redis.setresp(3) return type(redis.call('get','nokey'))", "0"),
+		cmd("EVAL", "redis.setresp(2) return type(redis.call('get','nokey'))", "0"),
+		cmd("EVAL", "return redis.setresp(4)", "0"), cmd("EVAL", "return redis.setresp()", "0"),
+	}},
+	{"keys and argv", []step{
+		cmd("EVAL", "return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}", "2", "k1", "k2", "a1", "a2"),
+		cmd("EVAL", "return #KEYS", "0", "a"), cmd("EVAL", "return 1", "-1"), cmd("EVAL", "return 1", "2", "a"),
+		cmd("EVAL", "return 1", "x"), cmd("EVAL", "return 1"), cmd("EVAL", "return 1", "1.5", "a"),
+		cmd("EVAL", "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])", "1", "kk", "vv"),
+	}},
+	{"errors", []step{
+		cmd("SET", "s", "abc"),
+		cmd("EVAL", "return x", "0"), cmd("EVAL", "x = 1", "0"), cmd("EVAL", "string.foo = 1", "0"),
+		cmd("EVAL", "redis.call = nil", "0"), cmd("EVAL", "return os", "0"), cmd("EVAL", "return io", "0"),
+		cmd("EVAL", "return require", "0"), cmd("EVAL", "return loadfile", "0"), cmd("EVAL", "return dofile", "0"),
+		cmd("EVAL", "return redis.call('nosuch')", "0"), cmd("EVAL", "return redis.pcall('nosuch')", "0"),
+		cmd("EVAL", "return redis.call('get')", "0"), cmd("EVAL", "return redis.call('get','a','b')", "0"),
+		cmd("EVAL", "return redis.call()", "0"), cmd("EVAL", "return redis.pcall()", "0"),
+		cmd("EVAL", "return redis.call('get', {})", "0"), cmd("EVAL", "return redis.call('get', nil)", "0"),
+		cmd("EVAL", "return redis.call('multi')", "0"), cmd("EVAL", "return redis.call('eval','return 1','0')", "0"),
+		cmd("EVAL", "return redis.call('subscribe','c')", "0"), cmd("EVAL", "return redis.call('auth','x')", "0"),
+		cmd("EVAL", "\n\nreturn redis.call('incr','s')", "0"), cmd("EVAL", "return redis.pcall('incr','s')", "0"),
+		cmd("EVAL", "error('boom')", "0"), cmd("EVAL", "error({err='X boom'})", "0"), cmd("EVAL", "error()", "0"),
+		cmd("EVAL", "local t = nil\nlocal a = 1\nerror('line3')", "0"),
+		cmd("EVAL", "local ok, e = pcall(redis.call, 'incr', 's') return e.err", "0"),
+		cmd("EVAL", "return 'a' ..", "0"), cmd("EVAL", "return", "0"),
+		cmd("EVAL_RO", "return redis.call('set','a','1')", "0"), cmd("EVAL_RO", "return redis.call('get','s')", "0"),
+		cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('set','a','1')", "0"),
+		cmd("EVAL", "#!lua flags=no-writes\nreturn redis.call('get','s')", "0"),
+		cmd("EVAL", "#!lua\nreturn redis.call('set','a','1')", "0"),
+		cmd("EVAL_RO", "#!lua\nreturn 1", "0"), cmd("EVAL", "#!lua flags=bogus\nreturn 1", "0"),
+		cmd("EVAL", "#!lua foo=bar\nreturn 1", "0"), cmd("EVAL", "#!js\nreturn 1", "0"),
+		cmd("EVAL", "return redis.call('get','s')", "0"),
+	}},
+	{"redis api", []step{
+		cmd("EVAL", "return redis.sha1hex('')", "0"), cmd("EVAL", "return redis.sha1hex('abc')", "0"),
+		cmd("EVAL", "return redis.sha1hex()", "0"),
+		cmd("EVAL", "redis.log(redis.LOG_WARNING, 'from a test') return 1", "0"), cmd("EVAL", "return redis.log()", "0"),
+		cmd("EVAL", "return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}", "0"),
+		cmd("EVAL", "return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_REPLICA, redis.REPL_SLAVE, redis.REPL_ALL}", "0"),
+		cmd("EVAL", "redis.set_repl(redis.REPL_ALL) return 1", "0"), cmd("EVAL", "return redis.replicate_commands()", "0"),
+		cmd("EVAL", "return type(redis.REDIS_VERSION) .. type(redis.REDIS_VERSION_NUM)", "0"),
+		cmd("EVAL", "return {tostring(1), tostring(1.5), tostring(-0.25), tonumber('0x10'), math.floor(3.7), math.max(1,5,3)}", "0"),
+		cmd("EVAL", "return {string.format('%d %s %5.2f', 3, 'x', 1.5), string.rep('ab', 3), ('abc'):upper(), string.sub('hello', 2, 3)}", "0"),
+		cmd("EVAL", "local t = {3,1,2} table.sort(t) return {table.concat(t, ','), #t, select('#', 1, 2, 3)}", "0"),
+		cmd("EVAL", "return {type(unpack), type(loadstring), type(pcall), type(setmetatable), type(next), type(tostring)}", "0"),
+	}},
+	{"libraries", []step{
+		cmd("EVAL", "return cjson.encode({1,2,3})", "0"), cmd("EVAL", "return cjson.encode('a/b\"c\\\\\\n')", "0"),
+		cmd("EVAL", "return cjson.encode({a={b=1}})", "0"), cmd("EVAL", "return cjson.encode({})", "0"),
+		cmd("EVAL", "return cjson.encode(1.5)", "0"), cmd("EVAL", "return cjson.encode({true,false,cjson.null})", "0"),
+		cmd("EVAL", "return cjson.encode({[1]=1,[100]=2})", "0"), cmd("EVAL", "return cjson.encode(function() end)", "0"),
+		cmd("EVAL", "return cjson.decode('[1,2,{\"a\":\"x\"}]')[3].a", "0"),
+		cmd("EVAL", "return cjson.decode('{\"n\":1.5,\"s\":\"\\\\u00e9\",\"l\":[1,[2]]}').l[2][1]", "0"),
+		cmd("EVAL", "return cjson.decode('{\"n\":null}').n == cjson.null", "0"),
+		cmd("EVAL", "return cjson.decode('12.5') * 2", "0"),
+		cmd("EVAL", "local s = cmsgpack.pack({1,2,3}, 'abc', 300, -5, -200, 70000, 1.5, true, {a=1}) return {string.byte(s, 1, -1)}", "0"),
+		cmd("EVAL", "local a, b, c = cmsgpack.unpack(cmsgpack.pack({1,{2,'x'}}, 'y', -1)) return {a[2][2], b, c}", "0"),
+		cmd("EVAL", "return {string.byte(cmsgpack.pack(string.rep('x', 40)), 1, 3)}", "0"),
+		cmd("EVAL", "return {bit.band(0xff, 0x0f), bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0), bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-16, 2), bit.tohex(255), bit.tohex(-1, -4), bit.tobit(2^32 + 5), bit.rol(1, 33), bit.bswap(0x12345678)}", "0"),
+		cmd("EVAL", "return {struct.pack('>I2', 513), struct.pack('<i4', -2), struct.size('>iI2d'), struct.unpack('>I2', '\\1\\2')}", "0"),
+		cmd("EVAL", "local a, b, n = struct.unpack('<hs', struct.pack('<hs', -3, 'str')) return {a, b, n}", "0"),
+		cmd("EVAL", "return {struct.unpack('>d', struct.pack('>d', 1.25))}", "0"),
+	}},
+	{"script commands", []step{
+		cmd("SCRIPT", "FLUSH"),
+		cmd("SCRIPT", "LOAD", "return 'loaded'"), cmd("SCRIPT", "EXISTS", sha1hex("return 'loaded'"), "ffff"),
+		cmd("EVALSHA", sha1hex("return 'loaded'"), "0"), cmd("EVALSHA", strings.ToUpper(sha1hex("return 'loaded'")), "0"),
+		cmd("EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "0"), cmd("EVALSHA", "abc", "0"),
+		cmd("EVAL", "return 'cached'", "0"), cmd("SCRIPT", "EXISTS", sha1hex("return 'cached'")),
+		cmd("EVALSHA_RO", "ffffffffffffffffffffffffffffffffffffffff", "0"),
+		cmd("SCRIPT", "LOAD", "return 'a' .."), cmd("SCRIPT", "LOAD"), cmd("SCRIPT", "EXISTS"),
+		cmd("SCRIPT", "FLUSH", "ASYNC"), cmd("SCRIPT", "FLUSH", "SYNC"), cmd("SCRIPT", "FLUSH", "BAD"),
+		cmd("SCRIPT", "KILL"), cmd("SCRIPT", "NOSUCH"),
+		cmd("SCRIPT", "EXISTS", sha1hex("return 'loaded'")),
+		cmd("EVAL"), cmd("EVALSHA", "x"),
+	}},
+	{"eval in multi", []step{
+		cmd("MULTI"), cmd("SET", "m", "1"), cmd("EVAL", "return redis.call('incr', KEYS[1])", "1", "m"),
+		cmd("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "m"), cmd("EXEC"),
+		cmd("MULTI"), cmd("SCRIPT", "FLUSH"), cmd("EXEC"),
+	}},
+	{"functions", []step{
+		cmd("FUNCTION", "FLUSH"),
+		cmd("FUNCTION", "LOAD", luaLib), cmd("FUNCTION", "LOAD", luaLib),
+		cmd("FCALL", "incrk", "1", "fk", "5"), cmd("FCALL", "incrk", "1", "fk", "5"),
+		cmd("FCALL", "getk", "1", "fk"), cmd("FCALL_RO", "getk", "1", "fk"), cmd("FCALL_RO", "incrk", "1", "fk", "1"),
+		cmd("FCALL", "fails", "0"), cmd("FCALL", "writes_ro", "1", "wk"), cmd("FCALL", "nosuch", "0"), cmd("FCALL", "incrk", "2", "a"),
+		cmd("FCALL", "incrk", "-1"), cmd("FCALL"),
+		// FUNCTION LIST lists a library's functions in Redis's dict order: a
+		// one-function library compares.
+		cmd("FUNCTION", "LOAD", "#!lua name=listlib\nredis.register_function{function_name='lf', callback=function() return 1 end, flags={'allow-stale', 'no-writes'}, description='one'}"),
+		cmd("FUNCTION", "LIST", "LIBRARYNAME", "list*"), cmd("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "listlib"),
+		cmd("FUNCTION", "LIST", "LIBRARYNAME", "zz*"), cmd("FUNCTION", "STATS"), cmd("FUNCTION", "LIST", "BOGUS"),
+		cmd("FCALL_RO", "lf", "0"), cmd("FUNCTION", "DELETE", "listlib"),
+		cmd("FUNCTION", "LOAD", "REPLACE", luaLib),
+		cmd("FUNCTION", "LOAD", "redis.register_function('f', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad\nreturn 1"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad\nredis.call('set','a','b')"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad\nx = 1"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('incrk', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad\nredis.register_function('my func', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!lua name=bad-name\nredis.register_function('f', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!lua name=x flags=no-writes\nredis.register_function('q', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!lua\nredis.register_function('q', function() return 1 end)"),
+		cmd("FUNCTION", "LOAD", "#!js name=x\n"),
+		cmd("FUNCTION", "LOAD", "#!lua name=two\nredis.register_function('two_a', function() return redis.call('ping') end)"),
+		cmd("FCALL", "two_a", "0"), cmd("FUNCTION", "DELETE", "two"), cmd("FCALL", "two_a", "0"),
+		cmd("FUNCTION", "DELETE", "two"), cmd("FUNCTION", "KILL"), cmd("FUNCTION", "NOSUCH"),
+		cmd("FUNCTION", "FLUSH", "BAD"), cmd("FUNCTION", "FLUSH", "SYNC"), cmd("FUNCTION", "LIST"), cmd("FCALL", "incrk", "1", "fk", "1"),
+		cmd("FCALL_RO", "writes_ro", "1", "k"),
+	}},
+}
+
+func sha1hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestScriptCompareWithRedis runs scriptingSteps against mutexredis and a
+// real redis-server and compares the raw replies.
+func TestScriptCompareWithRedis(t *testing.T) {
+	raddr := realRedis(t)
+	s := startServer(t)
+	for _, sc := range scriptingSteps {
+		t.Run(sc.name, func(t *testing.T) {
+			mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
+			for _, c := range []*rconn{mine, theirs} {
+				c.do("SELECT", "7") // other tests use Redis's db 0, 1 and 9
+				c.do("FLUSHDB")
+			}
+			for i, st := range sc.steps {
+				mine.send(st.args...)
+				theirs.send(st.args...)
+				got, want := mine.read(), theirs.read()
+				if got != want {
+					t.Errorf("step %d %q:\n mutexredis: %s\n redis:      %s", i, st.args, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestScriptAtomicity: 32 clients each run read-modify-write scripts (GET,
+// then SET of the value plus one, two commands with nothing else between
+// them only because the script is one write op). No increment is lost.
+func TestScriptAtomicity(t *testing.T) {
+	s := startServer(t)
+	const clients, each = 32, 50
+	rmw := redis.NewScript("local v = tonumber(redis.call('get', KEYS[1]) or '0') " +
+		"redis.call('set', KEYS[1], tostring(v + 1)) " +
+		"redis.call('append', KEYS[2], ARGV[1] .. ',') return v + 1")
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	seen := make([][]int64, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := s.client(t, nil)
+			for j := 0; j < each; j++ {
+				v, err := rmw.Run(context.Background(), c, []string{"counter", "log"}, fmt.Sprint(i)).Int64()
+				if err != nil {
+					errs <- err
+					return
+				}
+				seen[i] = append(seen[i], v)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c := s.client(t, nil)
+	got, err := c.Get(context.Background(), "counter").Int64()
+	if err != nil || got != clients*each {
+		t.Fatalf("counter = %d, %v; want %d", got, err, clients*each)
+	}
+	// Every script saw a distinct value: no two read the same state.
+	all := map[int64]bool{}
+	for _, vs := range seen {
+		for _, v := range vs {
+			if all[v] {
+				t.Fatalf("two scripts returned %d", v)
+			}
+			all[v] = true
+		}
+	}
+	log, _ := c.Get(context.Background(), "log").Result()
+	if n := strings.Count(log, ","); n != clients*each {
+		t.Fatalf("log has %d entries, want %d", n, clients*each)
+	}
+}
