@@ -246,3 +246,184 @@ func TestScriptAtomicity(t *testing.T) {
 		t.Fatalf("log has %d entries, want %d", n, clients*each)
 	}
 }
+
+// TestScriptOneBatch: a script's writes are one write op: they appear in one
+// writes event, commit as one batch, and a script that fails keeps what it
+// wrote before the error (Redis's semantics).
+func TestScriptOneBatch(t *testing.T) {
+	s := startServer(t)
+	c := s.client(t, nil)
+	ctx := context.Background()
+	rcv := subscribeEvents(t, s.client(t, nil), false, "__mutex@0__:writes", "__mutex@0__:reads")
+	before := afterwrite(t, c)
+	got, err := c.Eval(ctx, "redis.call('set', KEYS[1], 'a') redis.call('set', KEYS[2], 'b') redis.call('del', KEYS[1]) return redis.call('get', KEYS[2])",
+		[]string{"k1", "k2"}).Text()
+	if err != nil || got != "b" {
+		t.Fatalf("eval: %q, %v", got, err)
+	}
+	e := rcv.next()
+	want := []access{{Op: "set", Key: "k1", Value: "a"}, {Op: "set", Key: "k2", Value: "b"}, {Op: "del", Key: "k1"}}
+	if e.channel != "__mutex@0__:writes" || !equalAccess(e.Ops, want) {
+		t.Fatalf("writes event: %s %+v, want %+v", e.channel, e.Ops, want)
+	}
+	if n := afterwrite(t, c); n != before+1 {
+		t.Fatalf("batch %d after the script, want %d: one batch", n, before+1)
+	}
+	// A read-only script is a read op: it appears in a reads event.
+	if got, err := c.EvalRO(ctx, "return redis.call('get', KEYS[1])", []string{"k2"}).Text(); err != nil || got != "b" {
+		t.Fatalf("eval_ro: %q, %v", got, err)
+	}
+	if e := rcv.next(); e.channel != "__mutex@0__:reads" || !equalAccess(e.Ops, []access{{Op: "get", Key: "k2"}}) {
+		t.Fatalf("reads event: %s %+v", e.channel, e.Ops)
+	}
+	// An error after a write: the write stays, as in Redis.
+	if err := c.Eval(ctx, "redis.call('set', 'partial', '1') error('stop')", nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR user_script:1: stop") {
+		t.Fatalf("failing script: %v", err)
+	}
+	if v, _ := c.Get(ctx, "partial").Result(); v != "1" {
+		t.Fatalf("partial = %q", v)
+	}
+}
+
+func equalAccess(a, b []access) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestScriptSeesQueuedWrites: a script queued behind writes of other
+// clients in the same phase sees them (it runs inside the write phase).
+func TestScriptSeesQueuedWrites(t *testing.T) {
+	s := startServer(t)
+	c := s.client(t, nil)
+	ctx := context.Background()
+	// One pipeline: SET and EVAL join the same write phase in order.
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, "q", "queued", 0)
+		p.Eval(ctx, "return redis.call('get', 'q')", nil)
+		p.Eval(ctx, "return redis.call('incr', 'cnt')", nil)
+		p.Eval(ctx, "return redis.call('incr', 'cnt')", nil)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cmds[1].(*redis.Cmd).Val(); v != "queued" {
+		t.Fatalf("script saw %v", v)
+	}
+	if v := cmds[3].(*redis.Cmd).Val(); v != int64(2) {
+		t.Fatalf("second incr: %v", v)
+	}
+}
+
+// TestScriptSelectedKeyspace: a script runs in the connection's keyspace.
+func TestScriptSelectedKeyspace(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	c3 := s.client(t, &redis.Options{DB: 3})
+	named := s.client(t, nil)
+	if err := named.Do(ctx, "SELECT", "tenant-a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c3.Eval(ctx, "return redis.call('set', 'k', 'in3')", nil).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := named.Eval(ctx, "return redis.call('get', 'k')", nil).Result(); err != redis.Nil {
+		t.Fatalf("tenant-a sees %v, %v", v, err)
+	}
+	if v, _ := c3.Get(ctx, "k").Result(); v != "in3" {
+		t.Fatalf("db 3: %q", v)
+	}
+}
+
+// TestScriptCacheAndFunctionsAfterRestart: functions persist, the script
+// cache does not (NOSCRIPT), as in Redis.
+func TestScriptCacheAndFunctionsAfterRestart(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	c := s.client(t, nil)
+	sha, err := c.ScriptLoad(ctx, "return 'cached'").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FunctionLoad(ctx, luaLib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.FCall(ctx, "incrk", []string{"fk"}, 2).Int64(); err != nil || v != 2 {
+		t.Fatalf("fcall: %d %v", v, err)
+	}
+	dump, err := c.FunctionDump(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s.restart(t)
+	c = s.client(t, nil)
+	if v, err := c.FCall(ctx, "incrk", []string{"fk"}, 3).Int64(); err != nil || v != 5 {
+		t.Fatalf("fcall after restart: %d %v", v, err)
+	}
+	if err := c.EvalSha(ctx, sha, nil).Err(); err == nil || err.Error() != "NOSCRIPT No matching script. Please use EVAL." {
+		t.Fatalf("evalsha after restart: %v", err)
+	}
+	// DUMP/RESTORE round trip, and FLUSH persists too.
+	if err := c.FunctionFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s = s.restart(t)
+	c = s.client(t, nil)
+	if err := c.FCall(ctx, "incrk", []string{"fk"}, 1).Err(); err == nil || err.Error() != "ERR Function not found" {
+		t.Fatalf("after flush and restart: %v", err)
+	}
+	if err := c.FunctionRestore(ctx, dump).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FunctionRestore(ctx, dump).Err(); err == nil || err.Error() != "ERR Library cmplib already exists" {
+		t.Fatalf("second restore: %v", err)
+	}
+	if err := c.Do(ctx, "FUNCTION", "RESTORE", dump[:len(dump)-1]+"x").Err(); err == nil || err.Error() != "ERR payload version or checksum are wrong" {
+		t.Fatalf("bad payload: %v", err)
+	}
+	if v, err := c.FCall(ctx, "incrk", []string{"fk"}, 1).Int64(); err != nil || v != 6 {
+		t.Fatalf("fcall after restore: %d %v", v, err)
+	}
+}
+
+// TestScriptKill: SCRIPT KILL stops a script that has not written, and
+// other keyspaces are served while a script runs.
+func TestScriptKill(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	c := s.client(t, nil)
+	done := make(chan error, 1)
+	go func() { done <- c.Eval(ctx, "redis.call('get', 'x') while true do end", nil).Err() }()
+	admin := s.client(t, nil)
+	other := s.client(t, &redis.Options{DB: 1})
+	// NOTBUSY until the script runs; then OK.
+	for {
+		err := admin.ScriptKill(ctx).Err()
+		if err == nil {
+			break
+		}
+		if err.Error() != "NOTBUSY No scripts in execution right now." {
+			t.Fatalf("script kill: %v", err)
+		}
+		// Meanwhile another keyspace is never blocked.
+		if err := other.Set(ctx, "free", "yes", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err == nil || !strings.HasPrefix(err.Error(), "ERR Script killed by user with SCRIPT KILL...") {
+		t.Fatalf("killed script: %v", err)
+	}
+	if err := c.Set(ctx, "after", "1", 0).Err(); err != nil {
+		t.Fatalf("keyspace after kill: %v", err)
+	}
+	if err := admin.FunctionKill(ctx).Err(); err == nil || err.Error() != "NOTBUSY No scripts in execution right now." {
+		t.Fatalf("function kill: %v", err)
+	}
+}
