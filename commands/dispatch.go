@@ -105,6 +105,9 @@ func ErrorReply(err error) Error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if errors.Is(err, mutex.ErrWrongType) {
+		return ErrWrongType
+	}
 	if errors.Is(err, mutex.ErrClosed) {
 		return Error("ERR server is shutting down")
 	}

@@ -112,19 +112,32 @@ func notify(tx *mutex.Tx, class uint32, event string, key []byte) {
 	tx.Note(Notification{Event: event, Key: bytes.Clone(key)})
 }
 
-// setKey sets key and notifies event (and "new" when the key is created).
+// setKey sets key to a string without expiry and notifies event (and
+// "new" when the key is created).
 func setKey(tx *mutex.Tx, key, value []byte, event string) error {
+	return setKeyTTL(tx, key, value, 0, event)
+}
+
+// setKeyTTL is setKey with a deadline (0: none); a deadline also notifies
+// "expire", as Redis does for SET EX.
+func setKeyTTL(tx *mutex.Tx, key, value []byte, deadline int64, event string) error {
 	if notifyFlags.Load()&notifyNew != 0 && tx.Listening() {
 		if exists, err := tx.Exists(key); err == nil && !exists {
 			notify(tx, notifyNew, "new", key)
 		}
 	}
-	if err := tx.Set(key, value); err != nil {
+	if err := tx.SetString(key, value, deadline); err != nil {
 		return err
 	}
 	notify(tx, notifyString, event, key)
+	if deadline != 0 && event == "set" {
+		notify(tx, notifyGeneric, "expire", key)
+	}
 	return nil
 }
+
+// NotifyExpired is the store's expiry hook: Redis's "expired" event.
+func NotifyExpired(tx *mutex.Tx, key []byte) { notify(tx, notifyExpired, "expired", key) }
 
 // delKey deletes key, notifying "del" if it existed.
 func delKey(tx *mutex.Tx, key []byte) (bool, error) {

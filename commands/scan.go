@@ -28,7 +28,7 @@ func keysOp(args [][]byte) (mutex.Op, any) {
 	pattern := string(args[1])
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		keys := []any{}
-		err := r.Scan(nil, func(key []byte) bool {
+		err := r.Scan(nil, func(key []byte, _ mutex.Type) bool {
 			if pattern == "*" || glob.Match(pattern, string(key)) {
 				keys = append(keys, bytes.Clone(key))
 			}
@@ -86,7 +86,7 @@ func scanOp(args [][]byte) (mutex.Op, any) {
 			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
 		}
 	}
-	pattern, count, onlyStrings := "*", defaultScanCount, true
+	pattern, count, typ := "*", defaultScanCount, mutex.TypeNone
 	for i := 2; i < len(args); i += 2 {
 		if i+1 >= len(args) {
 			return mutex.Op{}, ErrSyntax
@@ -104,7 +104,11 @@ func scanOp(args [][]byte) (mutex.Op, any) {
 			}
 			count = int(min(n, 1<<20))
 		case isOption(args[i], "TYPE"):
-			onlyStrings = bytes.EqualFold(v, []byte("string"))
+			// Redis answers nothing (not an error) for an unknown type.
+			var ok bool
+			if typ, ok = mutex.ParseType(string(bytes.ToLower(v))); !ok || typ == mutex.TypeNone {
+				typ = 255
+			}
 		default:
 			return mutex.Op{}, ErrSyntax
 		}
@@ -113,14 +117,14 @@ func scanOp(args [][]byte) (mutex.Op, any) {
 		keys := []any{}
 		var last []byte
 		seen, more := 0, false
-		err := r.Scan(after, func(key []byte) bool {
+		err := r.Scan(after, func(key []byte, t mutex.Type) bool {
 			if seen == count {
 				more = true
 				return false
 			}
 			seen++
 			last = append(last[:0], key...)
-			if onlyStrings && (pattern == "*" || glob.Match(pattern, string(key))) {
+			if (typ == mutex.TypeNone || typ == t) && (pattern == "*" || glob.Match(pattern, string(key))) {
 				keys = append(keys, bytes.Clone(key))
 			}
 			return true

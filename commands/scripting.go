@@ -433,7 +433,7 @@ func (sc *Scripts) load(srv Server) error {
 		var codes [][]byte
 		ops := []mutex.Op{mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 			var names [][]byte
-			if err := r.Scan(nil, func(k []byte) bool { names = append(names, bytes.Clone(k)); return true }); err != nil {
+			if err := r.Scan(nil, func(k []byte, _ mutex.Type) bool { names = append(names, bytes.Clone(k)); return true }); err != nil {
 				return nil, err
 			}
 			for _, n := range names {

@@ -241,7 +241,7 @@ func (k *Keyspace) readPhase() {
 	}
 	s := k.store
 	s.dbMu.RLock()
-	r := Reader{prefix: k.prefix, end: k.end, rec: rec, reuseIter: true}
+	r := Reader{ks: k.name, prefix: k.prefix, end: k.end, rec: rec, reuseIter: true, now: s.now()}
 	// The database's view of this keyspace changes only in its own write
 	// phases, which never overlap a read phase: it is one unchanging state.
 	var err error
@@ -265,6 +265,9 @@ func (k *Keyspace) readPhase() {
 	}
 	r.close()
 	s.dbMu.RUnlock()
+	if r.sawDue {
+		s.expireSoon() // a read never writes: the expirer deletes what it met
+	}
 	if rec != nil {
 		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})
 	}
@@ -337,7 +340,13 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
-	tx := &Tx{Reader: Reader{r: b, prefix: k.prefix, end: k.end}, b: b, watches: &k.watches, lastSeq: k.lastSeq.Load()}
+	tx := &Tx{
+		Reader:  Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
+		b:       b,
+		watches: &k.watches,
+		lastSeq: k.lastSeq.Load(),
+	}
+	tx.expired, tx.onExpire = tx.expire, s.expired
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
 	}
@@ -345,15 +354,20 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if tx.notes != nil {
 		notes = *tx.notes
 	}
-	if tx.mutations == 0 {
+	if !tx.changed && !tx.dirty {
 		return k.lastSeq.Load(), 0, nil, nil
 	}
-	seq = k.lastSeq.Load() + 1
-	if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
-		return seq, tx.mutations, nil, err
-	}
-	if tx.muts != nil {
-		k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
+	// Housekeeping alone (stale deadline index entries) commits without a
+	// batch number: nothing a client can see changed.
+	seq = k.lastSeq.Load()
+	if tx.changed {
+		seq++
+		if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
+			return seq, tx.mutations, nil, err
+		}
+		if tx.muts != nil {
+			k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})
+		}
 	}
 	opts := pebble.Sync
 	if s.opts.NoSync {
@@ -371,5 +385,8 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	before.Close()
 	k.lastSeq.Store(seq)
-	return seq, tx.mutations, notes, nil
+	if !tx.changed {
+		return seq, 0, nil, nil
+	}
+	return seq, max(tx.mutations, 1), notes, nil
 }

@@ -25,6 +25,10 @@ type Options struct {
 	CacheSize int64
 	// MemTableSize is Pebble's memtable size in bytes. Default 32 MiB.
 	MemTableSize uint64
+	// OnExpire, if set, is called inside the write phase for every key
+	// deleted as expired (the server attaches Redis's "expired"
+	// notification with it).
+	OnExpire func(tx *Tx, key []byte)
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
 	FS vfs.FS
@@ -51,6 +55,8 @@ type Store struct {
 	failMu  sync.Mutex
 	failErr error
 	failed  atomic.Bool
+
+	exp expirer
 
 	mu        sync.Mutex // guards keyspaces and closed
 	keyspaces map[string]*Keyspace
@@ -84,6 +90,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.db = db
+	s.startExpirer()
 	return s, nil
 }
 
@@ -117,10 +124,14 @@ func checkFormat(db *pebble.DB) error {
 		return err
 	}
 	defer closer.Close()
-	if string(v) != strconv.Itoa(formatVersion) {
-		return fmt.Errorf("%w: found %q, want %d", ErrFormatVersion, v, formatVersion)
+	if string(v) == strconv.Itoa(formatVersion) {
+		return nil
 	}
-	return nil
+	if slices.Contains(upgradableFormats, string(v)) {
+		// Every older record is still readable (see encoding.go).
+		return db.Set(formatKey, []byte(strconv.Itoa(formatVersion)), pebble.Sync)
+	}
+	return fmt.Errorf("%w: found %q, want %d", ErrFormatVersion, v, formatVersion)
 }
 
 // Keyspace returns the keyspace called name, creating its mutex on first
@@ -218,6 +229,9 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
+	s.mu.Unlock()
+	s.stopExpirer() // it submits to keyspaces: stop it first
+	s.mu.Lock()
 	for _, k := range s.keyspaces {
 		k.close()
 	}

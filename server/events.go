@@ -127,40 +127,7 @@ func appendEventJSON(b []byte, e *mutex.Event) []byte {
 	return append(b, '}')
 }
 
-func appendAccessJSON(b []byte, a *mutex.Access) []byte {
-	b = append(b, `{"op":`...)
-	b = appendJSONString(b, a.Op)
-	switch a.Op {
-	case "get", "exists", "del":
-		b = appendBytesField(b, "key", a.Key)
-	case "set":
-		b = appendBytesField(b, "key", a.Key)
-		b = appendBytesField(b, "value", a.Value)
-	case "peekfirst", "peeklast":
-		b = appendBytesField(b, "min", boundText(a.Range.Min, true))
-		b = appendBytesField(b, "max", boundText(a.Range.Max, false))
-	}
-	return append(b, '}')
-}
-
-// boundText writes a range bound back in ZRANGEBYLEX syntax.
-func boundText(bd mutex.Bound, isMin bool) []byte {
-	switch bd.Kind {
-	case mutex.Inclusive:
-		return append([]byte{'['}, bd.Key...)
-	case mutex.Exclusive:
-		return append([]byte{'('}, bd.Key...)
-	case mutex.Empty:
-		if isMin {
-			return []byte{'+'}
-		}
-		return []byte{'-'}
-	}
-	if isMin {
-		return []byte{'-'}
-	}
-	return []byte{'+'}
-}
+func appendAccessJSON(b []byte, a *mutex.Access) []byte { return a.AppendJSON(b) }
 
 // appendBytesField adds ,"name":"v", or ,"name_b64":"…" when v is not UTF-8.
 func appendBytesField(b []byte, name string, v []byte) []byte {

@@ -48,7 +48,8 @@ type Server struct {
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps})
+	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps,
+		OnExpire: commands.NotifyExpired})
 	if err != nil {
 		return nil, err
 	}
