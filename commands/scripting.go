@@ -71,7 +71,7 @@ func NewScripts(log func(level int, msg string)) *Scripts {
 
 // allowedFromScripts are the commands without a keyspace op that scripts
 // may call; the others act on the connection or the server.
-var allowedFromScripts = map[string]bool{"ping": true, "echo": true, "publish": true}
+var allowedFromScripts = map[string]bool{"ping": true, "echo": true, "publish": true, "time": true}
 
 func init() {
 	register(
