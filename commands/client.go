@@ -29,6 +29,9 @@ type Client struct {
 
 	// Conn is the server's own handle on the connection.
 	Conn any
+	// Server is the server the connection belongs to (for commands whose
+	// op needs it: EVAL, FCALL).
+	Server Server
 }
 
 // Subscriptions is the number of channels and patterns subscribed to.

@@ -54,7 +54,7 @@ func Decide(cl *Client, args [][]byte) Action {
 	if cmd.Run != nil {
 		return Action{Run: cmd}
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: cl, Server: cl.Server})
 	if bad != nil {
 		return Action{Reply: bad}
 	}
@@ -123,4 +123,12 @@ func oneLine(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// buildOp builds the op of an Op or OpCtx command.
+func (cmd *Command) buildOp(c *Ctx) (mutex.Op, any) {
+	if cmd.OpCtx != nil {
+		return cmd.OpCtx(c)
+	}
+	return cmd.Op(c.Args)
 }

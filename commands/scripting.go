@@ -75,17 +75,17 @@ var allowedFromScripts = map[string]bool{"ping": true, "echo": true, "publish": 
 
 func init() {
 	register(
-		&Command{Name: "eval", Arity: -3, Run: evalCmd(false, false),
+		&Command{Name: "eval", Arity: -3, OpCtx: evalCmd(false, false),
 			Summary: "Executes a server-side Lua script."},
-		&Command{Name: "evalsha", Arity: -3, Run: evalCmd(false, true),
+		&Command{Name: "evalsha", Arity: -3, OpCtx: evalCmd(false, true),
 			Summary: "Executes a server-side Lua script by SHA1 digest."},
-		&Command{Name: "eval_ro", Arity: -3, Flags: Read, Run: evalCmd(true, false),
+		&Command{Name: "eval_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, false),
 			Summary: "Executes a read-only server-side Lua script."},
-		&Command{Name: "evalsha_ro", Arity: -3, Flags: Read, Run: evalCmd(true, true),
+		&Command{Name: "evalsha_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, true),
 			Summary: "Executes a read-only server-side Lua script by SHA1 digest."},
-		&Command{Name: "fcall", Arity: -3, Run: fcallCmd(false),
+		&Command{Name: "fcall", Arity: -3, OpCtx: fcallCmd(false),
 			Summary: "Invokes a function."},
-		&Command{Name: "fcall_ro", Arity: -3, Flags: Read, Run: fcallCmd(true),
+		&Command{Name: "fcall_ro", Arity: -3, Flags: Read, OpCtx: fcallCmd(true),
 			Summary: "Invokes a read-only function."},
 		&Command{Name: "script", Arity: -2, Run: scriptCmd,
 			Subcommands: []string{"load", "exists", "flush", "kill", "help"},
@@ -131,12 +131,12 @@ func (sc *Scripts) script(body []byte) (*scripting.Script, any) {
 
 const errROWriteFlag = Error("ERR Can not execute a script with write flag using *_ro command.")
 
-func evalCmd(ro, bySHA bool) func(c *Ctx) any {
-	return func(c *Ctx) any {
+func evalCmd(ro, bySHA bool) func(c *Ctx) (mutex.Op, any) {
+	return func(c *Ctx) (mutex.Op, any) {
 		sc := c.Server.Scripts()
 		keys, argv, bad := splitKeys(c.Args[2:])
 		if bad != nil {
-			return bad
+			return mutex.Op{}, bad
 		}
 		var s *scripting.Script
 		if bySHA {
@@ -144,57 +144,58 @@ func evalCmd(ro, bySHA bool) func(c *Ctx) any {
 			s = sc.cache[strings.ToLower(string(c.Args[1]))]
 			sc.mu.Unlock()
 			if s == nil {
-				return Error("NOSCRIPT No matching script. Please use EVAL.")
+				return mutex.Op{}, Error("NOSCRIPT No matching script. Please use EVAL.")
 			}
 		} else if s, bad = sc.script(c.Args[1]); bad != nil {
-			return bad
+			return mutex.Op{}, bad
 		}
 		noWrites := s.Shebang && s.Flags&scripting.FlagNoWrites != 0
 		if ro && s.Shebang && !noWrites {
-			return errROWriteFlag
+			return mutex.Op{}, errROWriteFlag
 		}
 		r := &running{name: s.SHA, args: c.Args}
-		return sc.execute(c, ro || noWrites, r, func(ctx context.Context, call scripting.Caller) any {
+		return sc.op(c, ro || noWrites, r, func(ctx context.Context, call scripting.Caller) any {
 			return sc.engine.Run(ctx, s, keys, argv, call)
-		})
+		}), nil
 	}
 }
 
-func fcallCmd(ro bool) func(c *Ctx) any {
-	return func(c *Ctx) any {
+func fcallCmd(ro bool) func(c *Ctx) (mutex.Op, any) {
+	return func(c *Ctx) (mutex.Op, any) {
 		sc := c.Server.Scripts()
 		if err := sc.load(c.Server); err != nil {
-			return ErrorReply(err)
+			return mutex.Op{}, ErrorReply(err)
 		}
 		keys, argv, bad := splitKeys(c.Args[2:])
 		if bad != nil {
-			return bad
+			return mutex.Op{}, bad
 		}
 		sc.mu.Lock()
 		f := sc.funcs[string(c.Args[1])]
 		sc.mu.Unlock()
 		if f == nil {
-			return Error("ERR Function not found")
+			return mutex.Op{}, Error("ERR Function not found")
 		}
 		noWrites := f.Flags&scripting.FlagNoWrites != 0
 		if ro && !noWrites {
-			return errROWriteFlag
+			return mutex.Op{}, errROWriteFlag
 		}
 		r := &running{name: f.Name, args: c.Args, function: true}
-		return sc.execute(c, ro || noWrites, r, func(ctx context.Context, call scripting.Caller) any {
+		return sc.op(c, ro || noWrites, r, func(ctx context.Context, call scripting.Caller) any {
 			return sc.engine.Call(ctx, f, keys, argv, call)
-		})
+		}), nil
 	}
 }
 
-// execute runs a script as one op of the connection's keyspace (inside
-// EXEC, in the transaction's batch): a read op when readOnly, else a write op.
-func (sc *Scripts) execute(c *Ctx, readOnly bool, r *running, run func(context.Context, scripting.Caller) any) any {
+// op is a script as one op of the connection's keyspace: a read op when
+// readOnly, else a write op. Inside EXEC it runs in the transaction's batch
+// (RunIn), like any op.
+func (sc *Scripts) op(c *Ctx, readOnly bool, r *running, run func(context.Context, scripting.Caller) any) mutex.Op {
 	body := func(tx *mutex.Tx, rd *mutex.Reader) any {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		r.cancel, r.started = cancel, time.Now()
 		sc.runMu.Lock()
+		r.cancel, r.started = cancel, time.Now()
 		sc.running[r] = struct{}{}
 		sc.runMu.Unlock()
 		defer func() {
@@ -204,24 +205,10 @@ func (sc *Scripts) execute(c *Ctx, readOnly bool, r *running, run func(context.C
 		}()
 		return toReply(run(ctx, func(args [][]byte) any { return scriptCall(c, tx, rd, readOnly, r, args) }))
 	}
-	if c.Tx != nil {
-		return body(c.Tx, &c.Tx.Reader)
-	}
-	ks, err := c.Server.Keyspace(c.Client.Keyspace)
-	if err != nil {
-		return ErrorReply(err)
-	}
-	var op mutex.Op
 	if readOnly {
-		op = mutex.ReadOp(func(rd *mutex.Reader) (any, error) { return body(nil, rd), nil })
-	} else {
-		op = mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return body(tx, &tx.Reader), nil })
+		return mutex.ReadOp(func(rd *mutex.Reader) (any, error) { return body(nil, rd), nil })
 	}
-	ops := []mutex.Op{op}
-	if err := ks.Do(context.Background(), ops); err != nil {
-		return ErrorReply(err)
-	}
-	return OpReply(&ops[0])
+	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return body(tx, &tx.Reader), nil })
 }
 
 // scriptCall is redis.call: one command run inside the script's op.
@@ -233,7 +220,7 @@ func scriptCall(c *Ctx, tx *mutex.Tx, rd *mutex.Reader, readOnly bool, r *runnin
 	if !cmd.CheckArity(len(args)) {
 		return scripting.Error("ERR Wrong number of args calling Redis command from script")
 	}
-	if cmd.Run != nil && !allowedFromScripts[cmd.Name] {
+	if cmd.OpCtx != nil || cmd.Run != nil && !allowedFromScripts[cmd.Name] {
 		return scripting.Error("ERR This Redis command is not allowed from script")
 	}
 	if cmd.Flags&Write != 0 {

@@ -11,26 +11,26 @@ import (
 
 // vm is one prepared Lua state.
 type vm struct {
-	L      *lua.LState
-	G      *lua.LTable // the real globals (libraries, KEYS, ARGV)
-	env    *lua.LTable // what scripts see as their globals: a read-only proxy of G
-	redis  *lua.LTable // the runtime redis table (behind its proxy)
-	guards []*lua.LTable
-	caller Caller
-	resp   int
+	L       *lua.LState
+	G       *lua.LTable // the real globals (libraries, KEYS, ARGV)
+	env     *lua.LTable // what scripts see as their globals: a read-only proxy of G
+	redis   *lua.LTable // the runtime redis table (behind its proxy)
+	guards  []*lua.LTable
+	caller  Caller
+	resp    int
+	onError *lua.LFunction // errorInfo
 	// libs caches the functions of the libraries loaded in this VM.
 	libs map[*Library]map[string]*lua.LFunction
 }
 
 func newVM(opts Options) *vm {
 	L := lua.NewState(lua.Options{
-		SkipOpenLibs:        true,
-		CallStackSize:       callStackSize,
-		RegistrySize:        registrySize,
-		RegistryMaxSize:     registryMaxSize,
-		MinimizeStackMemory: true,
+		SkipOpenLibs:    true,
+		CallStackSize:   callStackSize,
+		RegistrySize:    registrySize,
+		RegistryMaxSize: registryMaxSize,
 	})
-	m := &vm{L: L, resp: 2}
+	m := &vm{L: L, resp: 2, onError: L.NewFunction(errorInfo)}
 	for _, lib := range []struct {
 		name string
 		fn   lua.LGFunction
@@ -350,7 +350,7 @@ func (m *vm) run(ctx context.Context, fn *lua.LFunction, args []lua.LValue, call
 	for _, a := range args {
 		L.Push(a)
 	}
-	err := L.PCall(len(args), 1, L.NewFunction(errorInfo))
+	err := L.PCall(len(args), 1, m.onError)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Error(errKilledText + " script: " + name + ", on @" + chunk + ":0.")
