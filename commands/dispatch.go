@@ -54,6 +54,11 @@ func Decide(cl *Client, args [][]byte) Action {
 	if cmd.Run != nil {
 		return Action{Run: cmd}
 	}
+	if cl.Server != nil {
+		if busy := cl.Server.Scripts().Busy(cl.Keyspace); busy != nil {
+			return Action{Reply: busy}
+		}
+	}
 	op, bad := cmd.buildOp(&Ctx{Args: args, Client: cl, Server: cl.Server})
 	if bad != nil {
 		return Action{Reply: bad}

@@ -46,6 +46,10 @@ type Scripts struct {
 
 	runMu   sync.Mutex
 	running map[*running]struct{}
+	active  atomic.Int32 // len(running), read without the lock
+	// busyAfter is busy-reply-threshold: how long a script runs before
+	// its keyspace answers BUSY.
+	busyAfter func() time.Duration
 }
 
 // running is a script being run, for SCRIPT KILL and FUNCTION STATS.
@@ -53,19 +57,22 @@ type running struct {
 	cancel   context.CancelFunc
 	wrote    atomic.Bool
 	function bool
+	keyspace string
 	name     string
 	args     [][]byte
 	started  time.Time
 }
 
-// NewScripts returns an empty cache; log receives redis.log lines.
-func NewScripts(log func(level int, msg string)) *Scripts {
+// NewScripts returns an empty cache; busyAfter gives busy-reply-threshold
+// and log receives redis.log lines.
+func NewScripts(busyAfter func() time.Duration, log func(level int, msg string)) *Scripts {
 	return &Scripts{
-		engine:  scripting.NewEngine(scripting.Options{Version: Version, Log: log}),
-		cache:   map[string]*scripting.Script{},
-		libs:    map[string]*scripting.Library{},
-		funcs:   map[string]*scripting.Function{},
-		running: map[*running]struct{}{},
+		busyAfter: busyAfter,
+		engine:    scripting.NewEngine(scripting.Options{Version: Version, Log: log}),
+		cache:     map[string]*scripting.Script{},
+		libs:      map[string]*scripting.Library{},
+		funcs:     map[string]*scripting.Function{},
+		running:   map[*running]struct{}{},
 	}
 }
 
@@ -195,12 +202,14 @@ func (sc *Scripts) op(c *Ctx, readOnly bool, r *running, run func(context.Contex
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		sc.runMu.Lock()
-		r.cancel, r.started = cancel, time.Now()
+		r.cancel, r.started, r.keyspace = cancel, time.Now(), rd.Keyspace()
 		sc.running[r] = struct{}{}
+		sc.active.Add(1)
 		sc.runMu.Unlock()
 		defer func() {
 			sc.runMu.Lock()
 			delete(sc.running, r)
+			sc.active.Add(-1)
 			sc.runMu.Unlock()
 		}()
 		return toReply(run(ctx, func(args [][]byte) any { return scriptCall(c, tx, rd, readOnly, r, args) }))
@@ -385,6 +394,30 @@ func flushMode(args [][]byte, cmd string) any {
 		return Error("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
 	}
 	return Error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+}
+
+// Busy is the BUSY error when a script has been running in keyspace for
+// longer than busy-reply-threshold, else nil. Commands on that keyspace get
+// it instead of waiting behind the script; other keyspaces never do.
+func (sc *Scripts) Busy(keyspace string) any {
+	if sc.active.Load() == 0 {
+		return nil
+	}
+	limit := 5 * time.Second
+	if sc.busyAfter != nil {
+		limit = sc.busyAfter()
+	}
+	sc.runMu.Lock()
+	defer sc.runMu.Unlock()
+	for r := range sc.running {
+		if r.keyspace == keyspace && time.Since(r.started) >= limit {
+			if r.function {
+				return Error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
+			}
+			return Error("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.")
+		}
+	}
+	return nil
 }
 
 // kill stops the running script (function when function), if it has not

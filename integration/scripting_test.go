@@ -427,3 +427,57 @@ func TestScriptKill(t *testing.T) {
 		t.Fatalf("function kill: %v", err)
 	}
 }
+
+// TestScriptBusy: past busy-reply-threshold (0 here: at once) the running
+// function's keyspace answers BUSY, other keyspaces are served, FUNCTION
+// KILL ends it and the keyspace serves again. CONFIG has both names.
+func TestScriptBusy(t *testing.T) {
+	s := startServer(t, "--busy-reply-threshold", "0s")
+	ctx := context.Background()
+	c := s.client(t, nil)
+	if v := c.ConfigGet(ctx, "lua-time-limit").Val()["lua-time-limit"]; v != "0" {
+		t.Fatalf("lua-time-limit = %q", v)
+	}
+	if err := c.FunctionLoad(ctx, "#!lua name=spin\nredis.register_function('spin', function() while true do end end)").Err(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.FCall(ctx, "spin", nil).Err() }()
+	probe, other := s.client(t, nil), s.client(t, &redis.Options{DB: 1})
+	// FUNCTION STATS names the running function once it runs (it touches
+	// no keyspace, so it never waits behind the function).
+	for {
+		st, err := probe.Do(ctx, "FUNCTION", "STATS").Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[1] != nil {
+			break
+		}
+	}
+	const busy = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+	if err := probe.Get(ctx, "k").Err(); err == nil || err.Error() != busy {
+		t.Fatalf("GET while the function runs: %v", err)
+	}
+	if err := other.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("another keyspace: %v", err)
+	}
+	if err := probe.ScriptKill(ctx).Err(); err == nil || err.Error() != "NOTBUSY No scripts in execution right now." {
+		t.Fatalf("SCRIPT KILL of a function: %v", err)
+	}
+	if err := probe.FunctionKill(ctx).Err(); err != nil {
+		t.Fatalf("function kill: %v", err)
+	}
+	if err := <-done; err == nil || !strings.HasPrefix(err.Error(), "ERR Script killed") {
+		t.Fatalf("killed function: %v", err)
+	}
+	if err := probe.Get(ctx, "k").Err(); err != redis.Nil {
+		t.Fatalf("GET after the kill: %v", err)
+	}
+	if err := c.ConfigSet(ctx, "busy-reply-threshold", "5000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.ConfigGet(ctx, "lua-time-limit").Val()["lua-time-limit"]; v != "5000" {
+		t.Fatalf("lua-time-limit = %q", v)
+	}
+}

@@ -353,7 +353,9 @@ func (m *vm) run(ctx context.Context, fn *lua.LFunction, args []lua.LValue, call
 	err := L.PCall(len(args), 1, m.onError)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Error(errKilledText + " script: " + name + ", on @" + chunk + ":0.")
+			// Where the script was when it was stopped, with Redis's text.
+			e := string(scriptError(err, name, chunk))
+			return Error(errKilledText + e[strings.LastIndex(e, " script: "):])
 		}
 		return scriptError(err, name, chunk)
 	}

@@ -45,6 +45,15 @@ type Config struct {
 	mu           sync.Mutex
 	PubSubLimits limits // client-output-buffer-limit pubsub
 	RequirePass  string
+	// BusyReplyThreshold is busy-reply-threshold (lua-time-limit): how
+	// long a script runs before its keyspace's commands answer BUSY.
+	BusyReplyThreshold time.Duration
+}
+
+func (c *Config) busyReplyThreshold() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.BusyReplyThreshold
 }
 
 func (c *Config) requirePass() string {
@@ -69,6 +78,7 @@ func DefaultConfig() *Config {
 		ProtectedMode:          true,
 		TLSAuthClients:         "yes",
 		PubSubLimits:           limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
+		BusyReplyThreshold:     5 * time.Second,
 	}
 }
 
@@ -147,6 +157,8 @@ var params = map[string]param{
 			return nil
 		},
 	},
+	"busy-reply-threshold": busyParam,
+	"lua-time-limit":       busyParam,
 	"requirepass": {
 		get: func(c *Config) string { return c.requirePass() },
 		set: func(c *Config, v string) error {
@@ -251,4 +263,19 @@ func (c *Config) Set(name, value string) any {
 		return commands.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + err.Error())
 	}
 	return nil
+}
+
+// busyParam is busy-reply-threshold and its old name lua-time-limit, in ms.
+var busyParam = param{
+	get: func(c *Config) string { return strconv.FormatInt(c.busyReplyThreshold().Milliseconds(), 10) },
+	set: func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("argument couldn't be parsed into an integer")
+		}
+		c.mu.Lock()
+		c.BusyReplyThreshold = time.Duration(n) * time.Millisecond
+		c.mu.Unlock()
+		return nil
+	},
 }

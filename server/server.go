@@ -64,7 +64,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		started:   time.Now(),
 	}
 	s.pubsub = newPubSub(cfg.pubsubLimits)
-	s.scripts = commands.NewScripts(func(level int, msg string) {
+	s.scripts = commands.NewScripts(cfg.busyReplyThreshold, func(level int, msg string) {
 		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
 	})
 	return s, nil

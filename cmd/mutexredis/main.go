@@ -37,6 +37,7 @@ func main() {
 	fs.IntVar(&cfg.ProtoMaxBulkLen, "proto-max-bulk-len", cfg.ProtoMaxBulkLen, "largest bulk string a client may send, in bytes")
 	fs.IntVar(&cfg.MaxCommandArgs, "max-command-args", cfg.MaxCommandArgs, "most arguments one command may have (Redis's multibulk limit)")
 	fs.IntVar(&cfg.MaxQueuedOps, "max-queued-ops", cfg.MaxQueuedOps, "operations queued per keyspace before submitters wait")
+	fs.DurationVar(&cfg.BusyReplyThreshold, "busy-reply-threshold", cfg.BusyReplyThreshold, "how long a script runs before its keyspace answers BUSY (lua-time-limit)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
 	queryLimit := fs.String("client-query-buffer-limit", "1gb", "bytes of requests a client may have buffered (Redis memory units)")
