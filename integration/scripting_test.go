@@ -96,6 +96,9 @@ var scriptingSteps = []script{
 		cmd("EVAL", "return {tostring(1), tostring(1.5), tostring(-0.25), tonumber('0x10'), math.floor(3.7), math.max(1,5,3)}", "0"),
 		cmd("EVAL", "return {string.format('%d %s %5.2f', 3, 'x', 1.5), string.rep('ab', 3), ('abc'):upper(), string.sub('hello', 2, 3)}", "0"),
 		cmd("EVAL", "local t = {3,1,2} table.sort(t) return {table.concat(t, ','), #t, select('#', 1, 2, 3)}", "0"),
+		cmd("EVAL", "return arg", "0"), cmd("EVAL", "return getfenv", "0"), cmd("EVAL", "return setfenv", "0"),
+		cmd("EVAL", "return {type(coroutine.create), type(gcinfo), type(collectgarbage), type(load), _VERSION}", "0"),
+		cmd("EVAL", "return newproxy", "0"), cmd("EVAL", "return print", "0"),
 		cmd("EVAL", "return {type(unpack), type(loadstring), type(pcall), type(setmetatable), type(next), type(tostring)}", "0"),
 	}},
 	{"libraries", []step{

@@ -3,12 +3,12 @@
 //
 // What it promises:
 //
-//   - Redis's environment and nothing more: the base, string, math and table
-//     libraries, cjson, cmsgpack, bit and struct, and the redis table
-//     (call, pcall, error_reply, status_reply, sha1hex, log and its levels,
-//     setresp, set_repl and the REPL_* constants, replicate_commands,
-//     REDIS_VERSION, REDIS_VERSION_NUM). No os, io, debug, require,
-//     loadfile or dofile.
+//   - Redis 7.0's environment and nothing more: the base, string, math,
+//     table and coroutine libraries, cjson, cmsgpack, bit and struct, and
+//     the redis table (call, pcall, error_reply, status_reply, sha1hex, log
+//     and its levels, setresp, set_repl and the REPL_* constants,
+//     replicate_commands, REDIS_VERSION, REDIS_VERSION_NUM). No os, io,
+//     debug, require, loadfile, dofile, print, getfenv or setfenv.
 //   - Globals protected as Redis protects them: reading a global that does
 //     not exist and writing any global are errors with Redis's texts, and
 //     the library tables are read-only, so no script can change what the

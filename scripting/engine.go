@@ -178,6 +178,9 @@ func compileChunk(src, name string) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", name, oneLine(err.Error()))
 	}
+	// A Lua 5.1 main chunk is vararg without the compatibility "arg" table
+	// (gopher-lua would build one on every run).
+	proto.IsVarArg &^= lua.VarArgNeedsArg
 	return proto, nil
 }
 

@@ -265,3 +265,25 @@ func TestScriptNumberFormat(t *testing.T) {
 		t.Errorf("-0.9 → %#v", got)
 	}
 }
+
+// TestScriptCoroutineCancel: a loop inside a coroutine stops too.
+func TestScriptCoroutineCancel(t *testing.T) {
+	e, s := NewEngine(Options{}), &store{kv: map[string]string{}}
+	if got := run(t, e, s, "local co = coroutine.create(function(a) coroutine.yield(a + 1) end) local ok, v = coroutine.resume(co, 1) return v", nil, nil); !reflect.DeepEqual(got, int64(2)) {
+		t.Fatalf("coroutine: %#v", got)
+	}
+	sc, err := Compile([]byte("redis.call('echo', 'x') coroutine.resume(coroutine.create(function() while true do end end))"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started, done := make(chan struct{}), make(chan any)
+	go func() {
+		done <- e.Run(ctx, sc, nil, nil, func(args [][]byte) any { close(started); return s.call(args) })
+	}()
+	<-started
+	cancel()
+	if got, ok := (<-done).(Error); !ok {
+		t.Fatalf("coroutine loop: %#v", got)
+	}
+}

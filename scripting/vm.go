@@ -37,6 +37,7 @@ func newVM(opts Options) *vm {
 	}{
 		{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
 		{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath},
+		{lua.CoroutineLibName, lua.OpenCoroutine},
 	} {
 		L.Push(L.NewFunction(lib.fn))
 		L.Push(lua.LString(lib.name))
@@ -44,13 +45,16 @@ func newVM(opts Options) *vm {
 	}
 	G := L.G.Global
 	m.G = G
-	for _, name := range []string{"dofile", "loadfile", "require", "module", "print", "_printregs", "newproxy", "package"} {
+	for _, name := range []string{"dofile", "loadfile", "require", "module", "print", "_printregs", "newproxy", "package",
+		"getfenv", "setfenv", "_GOPHER_LUA_VERSION"} {
 		G.RawSetString(name, lua.LNil)
 	}
 	G.RawSetString("pcall", L.NewFunction(pcall))
 	G.RawSetString("error", L.NewFunction(luaError))
 	// collectgarbage exists (scripts call it) but leaves Go's GC alone.
-	G.RawSetString("collectgarbage", L.NewFunction(func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 }))
+	zero := L.NewFunction(func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 })
+	G.RawSetString("collectgarbage", zero)
+	G.RawSetString("gcinfo", zero)
 	G.RawSetString("cjson", openCjson(L))
 	G.RawSetString("cmsgpack", openCmsgpack(L))
 	G.RawSetString("bit", openBit(L))
@@ -59,7 +63,7 @@ func newVM(opts Options) *vm {
 	G.RawSetString("redis", m.redis)
 
 	// Every library table becomes a read-only proxy, then the globals.
-	for _, name := range []string{"string", "math", "table", "cjson", "cmsgpack", "bit", "struct", "redis"} {
+	for _, name := range []string{"string", "math", "table", "coroutine", "cjson", "cmsgpack", "bit", "struct", "redis"} {
 		G.RawSetString(name, m.readOnly(G.RawGetString(name).(*lua.LTable), false))
 	}
 	// String methods ("x"):upper() go through the read-only string table.
@@ -82,15 +86,15 @@ func (m *vm) readOnly(t *lua.LTable, strict bool) *lua.LTable {
 	mt := L.NewTable()
 	index := lua.LValue(t)
 	if strict {
-		index = L.NewFunction(func(L *lua.LState) int {
-			k := L.Get(2)
-			if v := t.RawGet(k); v != lua.LNil {
-				L.Push(v)
-				return 1
-			}
-			L.RaiseError("Script attempted to access nonexistent global variable '%s'", lua.LVAsString(k))
+		// Reads go to t (no Go call on the fast path); t's own metatable
+		// turns a miss into Redis's error.
+		tmt := L.NewTable()
+		tmt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+			L.RaiseError("Script attempted to access nonexistent global variable '%s'", lua.LVAsString(L.Get(2)))
 			return 0
-		})
+		}))
+		tmt.RawSetString("__metatable", lua.LFalse)
+		L.SetMetatable(t, tmt)
 	}
 	mt.RawSetString("__index", index)
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
