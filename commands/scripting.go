@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -36,9 +37,14 @@ type Scripts struct {
 	engine *scripting.Engine
 
 	mu    sync.Mutex
-	cache map[string]*scripting.Script
-	libs  map[string]*scripting.Library
-	funcs map[string]*scripting.Function
+	cache map[string]*cachedScript
+	// evalLRU orders the scripts only EVAL brought (not SCRIPT LOAD),
+	// most recent first: past maxEvalScripts the oldest is forgotten, as
+	// Redis 7.4 does, so clients sending ever new scripts cannot grow the
+	// cache without bound.
+	evalLRU *list.List // of SHAs
+	libs    map[string]*scripting.Library
+	funcs   map[string]*scripting.Function
 
 	loadOnce sync.Once
 	loadErr  error
@@ -63,13 +69,23 @@ type running struct {
 	started  time.Time
 }
 
+// maxEvalScripts is how many EVAL-only scripts the cache keeps (Redis 7.4's
+// number).
+const maxEvalScripts = 500
+
+type cachedScript struct {
+	s   *scripting.Script
+	lru *list.Element // in evalLRU while only EVAL used the script
+}
+
 // NewScripts returns an empty cache; busyAfter gives busy-reply-threshold
 // and log receives redis.log lines.
 func NewScripts(busyAfter func() time.Duration, log func(level int, msg string)) *Scripts {
 	return &Scripts{
 		busyAfter: busyAfter,
 		engine:    scripting.NewEngine(scripting.Options{Version: Version, Log: log}),
-		cache:     map[string]*scripting.Script{},
+		cache:     map[string]*cachedScript{},
+		evalLRU:   list.New(),
 		libs:      map[string]*scripting.Library{},
 		funcs:     map[string]*scripting.Function{},
 		running:   map[*running]struct{}{},
@@ -117,13 +133,12 @@ func splitKeys(args [][]byte) (keys, argv [][]byte, bad any) {
 	return args[1 : 1+n], args[1+n:], nil
 }
 
-// script returns the cached script of body, compiling it on first use.
-func (sc *Scripts) script(body []byte) (*scripting.Script, any) {
+// script returns the cached script of body, compiling it on first use;
+// load (SCRIPT LOAD) keeps it until SCRIPT FLUSH, else it is in the LRU of
+// EVAL scripts.
+func (sc *Scripts) script(body []byte, load bool) (*scripting.Script, any) {
 	sha := scripting.SHA1Hex(body)
-	sc.mu.Lock()
-	s := sc.cache[sha]
-	sc.mu.Unlock()
-	if s != nil {
+	if s := sc.cached(sha, load); s != nil {
 		return s, nil
 	}
 	s, err := scripting.Compile(bytes.Clone(body))
@@ -131,9 +146,47 @@ func (sc *Scripts) script(body []byte) (*scripting.Script, any) {
 		return nil, Error(err.Error())
 	}
 	sc.mu.Lock()
-	sc.cache[sha] = s
-	sc.mu.Unlock()
+	defer sc.mu.Unlock()
+	if e := sc.cache[sha]; e != nil { // compiled meanwhile by another client
+		sc.touch(e, load)
+		return e.s, nil
+	}
+	e := &cachedScript{s: s}
+	if !load {
+		e.lru = sc.evalLRU.PushFront(sha)
+		if sc.evalLRU.Len() > maxEvalScripts {
+			oldest := sc.evalLRU.Back()
+			sc.evalLRU.Remove(oldest)
+			delete(sc.cache, oldest.Value.(string))
+		}
+	}
+	sc.cache[sha] = e
 	return s, nil
+}
+
+// cached looks sha up (lower case), nil if absent.
+func (sc *Scripts) cached(sha string, load bool) *scripting.Script {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	e := sc.cache[sha]
+	if e == nil {
+		return nil
+	}
+	sc.touch(e, load)
+	return e.s
+}
+
+// touch records a use of e; SCRIPT LOAD takes it out of the LRU. Caller
+// holds mu.
+func (sc *Scripts) touch(e *cachedScript, load bool) {
+	switch {
+	case e.lru == nil:
+	case load:
+		sc.evalLRU.Remove(e.lru)
+		e.lru = nil
+	default:
+		sc.evalLRU.MoveToFront(e.lru)
+	}
 }
 
 const errROWriteFlag = Error("ERR Can not execute a script with write flag using *_ro command.")
@@ -147,13 +200,10 @@ func evalCmd(ro, bySHA bool) func(c *Ctx) (mutex.Op, any) {
 		}
 		var s *scripting.Script
 		if bySHA {
-			sc.mu.Lock()
-			s = sc.cache[strings.ToLower(string(c.Args[1]))]
-			sc.mu.Unlock()
-			if s == nil {
+			if s = sc.cached(strings.ToLower(string(c.Args[1])), false); s == nil {
 				return mutex.Op{}, Error("NOSCRIPT No matching script. Please use EVAL.")
 			}
-		} else if s, bad = sc.script(c.Args[1]); bad != nil {
+		} else if s, bad = sc.script(c.Args[1], false); bad != nil {
 			return mutex.Op{}, bad
 		}
 		noWrites := s.Shebang && s.Flags&scripting.FlagNoWrites != 0
@@ -247,9 +297,12 @@ func scriptCall(c *Ctx, tx *mutex.Tx, rd *mutex.Reader, readOnly bool, r *runnin
 	}
 	var res any
 	var err error
-	if tx != nil {
+	switch {
+	case tx != nil:
 		res, err = op.RunIn(tx)
-	} else {
+	case op.Kind() != mutex.KindRead: // AFTERWRITE: a read phase has no batch to wait for
+		return scripting.Error("ERR This Redis command is not allowed from read-only scripts")
+	default:
 		res, err = op.RunRead(rd)
 	}
 	if err != nil {
@@ -340,7 +393,7 @@ func scriptCmd(c *Ctx) any {
 		if len(c.Args) != 3 {
 			return ArityError("script|load")
 		}
-		s, bad := sc.script(c.Args[2])
+		s, bad := sc.script(c.Args[2], true)
 		if bad != nil {
 			return bad
 		}
@@ -365,7 +418,7 @@ func scriptCmd(c *Ctx) any {
 			return bad
 		}
 		sc.mu.Lock()
-		sc.cache = map[string]*scripting.Script{}
+		sc.cache, sc.evalLRU = map[string]*cachedScript{}, list.New()
 		sc.mu.Unlock()
 		return OK
 	case "kill":
