@@ -98,6 +98,7 @@ var scriptingSteps = []script{
 		cmd("EVAL", "local t = {3,1,2} table.sort(t) return {table.concat(t, ','), #t, select('#', 1, 2, 3)}", "0"),
 		cmd("EVAL", "return arg", "0"), cmd("EVAL", "return getfenv", "0"), cmd("EVAL", "return setfenv", "0"),
 		cmd("EVAL", "return {type(coroutine.create), type(gcinfo), type(collectgarbage), type(load), _VERSION}", "0"),
+		cmd("EVAL", "return {string.rep('ab', 3), string.rep('x', 0), string.rep('', 5), string.rep('a', -1), #string.rep('abc', 1000)}", "0"),
 		cmd("EVAL", "return newproxy", "0"), cmd("EVAL", "return print", "0"),
 		cmd("EVAL", "return {type(unpack), type(loadstring), type(pcall), type(setmetatable), type(next), type(tostring)}", "0"),
 	}},
@@ -482,5 +483,30 @@ func TestScriptBusy(t *testing.T) {
 	}
 	if v := c.ConfigGet(ctx, "lua-time-limit").Val()["lua-time-limit"]; v != "5000" {
 		t.Fatalf("lua-time-limit = %q", v)
+	}
+}
+
+// TestScriptKeyspaceNotifications: the commands a script runs publish their
+// keyspace notifications, as in Redis, once the batch has committed.
+func TestScriptKeyspaceNotifications(t *testing.T) {
+	s := startServer(t, "--notify-keyspace-events", "KEA")
+	ctx := context.Background()
+	sub := s.client(t, nil).PSubscribe(ctx, "__keyevent@0__:*")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := s.client(t, nil)
+	if err := c.Eval(ctx, "redis.call('set', 'a', '1') redis.call('incr', 'a') redis.call('del', 'a')", nil).Err(); err != redis.Nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"__keyevent@0__:set", "__keyevent@0__:incrby", "__keyevent@0__:del"} {
+		m, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Channel != want || m.Payload != "a" {
+			t.Fatalf("got %s %q, want %s a", m.Channel, m.Payload, want)
+		}
 	}
 }

@@ -131,6 +131,7 @@ func TestScriptErrors(t *testing.T) {
 		{"local ok, e = pcall(redis.call, 'nosuch') return {err=e}", "ERR Unknown Redis command called from script"},
 		{"return redis.call({})", "ERR Lua redis lib command arguments must be strings or integers script: " + sha("return redis.call({})") + ", on @user_script:1."},
 		{"local function f() return f() + 1 end return f()", ""}, // a stack overflow is an error, not a crash
+		{"return string.rep('x', 1e12)", "ERR user_script:1: resulting string too large script: " + sha("return string.rep('x', 1e12)") + ", on @user_script:1."},
 	} {
 		got, ok := run(t, e, s, c.src, nil, nil).(Error)
 		if !ok || (c.want != "" && string(got) != c.want) {

@@ -9,6 +9,10 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
+// maxStringLen is Redis's proto-max-bulk-len default: the largest string
+// string.rep builds.
+const maxStringLen = 512 << 20
+
 // vm is one prepared Lua state.
 type vm struct {
 	L       *lua.LState
@@ -45,6 +49,21 @@ func newVM(opts Options) *vm {
 	}
 	G := L.G.Global
 	m.G = G
+	// string.rep cannot make a string larger than a bulk reply may be (a
+	// one-line script would otherwise allocate without bound).
+	strlib := G.RawGetString("string").(*lua.LTable)
+	strlib.RawSetString("rep", L.NewFunction(func(L *lua.LState) int {
+		str, n := L.CheckString(1), L.CheckInt64(2)
+		if n <= 0 || len(str) == 0 {
+			L.Push(lua.LString(""))
+			return 1
+		}
+		if n > maxStringLen/int64(len(str)) {
+			L.RaiseError("resulting string too large")
+		}
+		L.Push(lua.LString(strings.Repeat(str, int(n))))
+		return 1
+	}))
 	for _, name := range []string{"dofile", "loadfile", "require", "module", "print", "_printregs", "newproxy", "package",
 		"getfenv", "setfenv", "_GOPHER_LUA_VERSION"} {
 		G.RawSetString(name, lua.LNil)
