@@ -15,6 +15,9 @@ type Action struct {
 	// (see OpReply) is the answer.
 	Op    mutex.Op
 	HasOp bool
+	// Blocks says the op may answer *Blocking: the server runs it alone
+	// and, if it does, blocks the client before the commands after it.
+	Blocks bool
 	// Run, when set, runs once every op queued before it has completed.
 	Run *Command
 }
@@ -63,7 +66,7 @@ func Decide(cl *Client, args [][]byte) Action {
 	if bad != nil {
 		return Action{Reply: bad}
 	}
-	return Action{Op: op, HasOp: true}
+	return Action{Op: op, HasOp: true, Blocks: cmd.Flags&MayBlock != 0}
 }
 
 // reject answers a command refused before it runs. Inside MULTI the

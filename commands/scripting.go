@@ -308,7 +308,7 @@ func scriptCall(c *Ctx, tx *mutex.Tx, rd *mutex.Reader, readOnly bool, r *runnin
 	if err != nil {
 		return fromReply(ErrorReply(err))
 	}
-	return fromReply(res)
+	return fromReply(NonBlocking(res)) // a script never blocks (BLPOP answers at once), as in Redis
 }
 
 // fromReply converts a command's reply to the scripting package's shapes.

@@ -29,6 +29,7 @@ const (
 	Subscribed                   // allowed in RESP2 subscribed mode
 	NoAuth                       // allowed before AUTH
 	Loading                      // allowed while the store is failed/loading
+	MayBlock                     // may block the client (BLPOP …): see Blocking
 )
 
 var flagNames = []struct {
@@ -37,6 +38,7 @@ var flagNames = []struct {
 }{
 	{Write, "write"}, {Read, "readonly"}, {Admin, "admin"}, {PubSub, "pubsub"},
 	{Fast, "fast"}, {NoMulti, "no-multi"}, {NoAuth, "no-auth"}, {Loading, "loading"},
+	{MayBlock, "blocking"},
 }
 
 // Names returns the Redis flag names of f, as COMMAND reports them.
@@ -55,7 +57,7 @@ var categoryNames = []struct {
 	name string
 }{
 	{Write, "@write"}, {Read, "@read"}, {Admin, "@admin"}, {Admin, "@dangerous"},
-	{PubSub, "@pubsub"}, {Fast, "@fast"}, {Connection, "@connection"},
+	{PubSub, "@pubsub"}, {Fast, "@fast"}, {Connection, "@connection"}, {MayBlock, "@blocking"},
 }
 
 // Categories returns the ACL categories of f, as COMMAND reports them.

@@ -31,13 +31,15 @@ type Keyspace struct {
 	wake    chan struct{} // capacity 1: "the inbox has something"
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
+	block   blocking
 	subsMu  sync.Mutex
 	subs    []*Subscription
 	nsubs   atomic.Int32
 
 	// Owned by run.
 	reads, writes []*request
-	spare         []*request // reused backing array for the next phase's queue
+	spare         []*request          // reused backing array for the next phase's queue
+	touched       map[string]struct{} // keys the last batch wrote, while submitters block
 	phase         uint64
 	// snap is the state before this keyspace's failed batch, read instead
 	// of the database (which may show the batch) until recovery undoes it;
@@ -290,6 +292,10 @@ func (k *Keyspace) writePhase() {
 	}
 	seq, count, notes, err := k.applyBatch(reqs)
 	s.dbMu.RUnlock()
+	if k.touched != nil {
+		k.wakeBlocked(k.touched)
+		k.touched = nil
+	}
 	for i, req := range reqs {
 		for j := starts[i]; j < req.next; j++ {
 			op := &req.ops[j]
@@ -347,6 +353,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		lastSeq: k.lastSeq.Load(),
 	}
 	tx.expired, tx.onExpire = tx.expire, s.expired
+	if k.block.waiting.Load() > 0 {
+		tx.touched = map[string]struct{}{}
+	}
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
 	}
@@ -385,6 +394,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	before.Close()
 	k.lastSeq.Store(seq)
+	k.touched = tx.touched
 	if !tx.changed {
 		return seq, 0, nil, nil
 	}

@@ -21,7 +21,8 @@ type Tx struct {
 	notes     *[]any    // nil when nobody listens to the flushed event
 	watches   *watches
 	lastSeq   uint64
-	gens      uint64 // collections created in this batch
+	gens      uint64              // collections created in this batch
+	touched   map[string]struct{} // keys written, while submitters block (else nil)
 	scratch   []byte
 	onExpire  func(tx *Tx, key []byte) // Store.expired
 }
@@ -48,6 +49,9 @@ func (tx *Tx) Emit(a Access) {
 func (tx *Tx) wrote(key []byte) {
 	tx.changed, tx.dirty = true, true
 	tx.watches.touch(key)
+	if tx.touched != nil {
+		tx.touched[string(key)] = struct{}{}
+	}
 }
 
 // Set sets key to the string value, with no expiry: it replaces whatever

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,6 +28,9 @@ type conn struct {
 	opSlot  []int           // which reply each op answers
 	written int             // replies before this slot have been written
 	wbuf    []byte
+
+	deadlineMu sync.Mutex // orders closeRead with a blocked client's watch
+	readClosed bool       // closeRead was called; guarded by deadlineMu
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -41,6 +45,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) closeRead() {
 	// Unblock the reader without cutting the reply in flight; a client
 	// that does not read its replies gets a few seconds, not forever.
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	c.readClosed = true
 	c.nc.SetReadDeadline(time.Now())
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 }
@@ -135,6 +142,18 @@ func (c *conn) handle(cmds [][][]byte) {
 		c.replies = append(c.replies, nil)
 		act := commands.Decide(&c.client, args)
 		switch {
+		case act.HasOp && act.Blocks:
+			// Alone, and before anything after it: a blocked client runs
+			// the rest of its pipeline once served.
+			c.submit()
+			c.ops = append(c.ops, act.Op)
+			c.opSlot = append(c.opSlot, slot)
+			c.submit()
+			reads = 0
+			if b, ok := c.replies[slot].(*commands.Blocking); ok {
+				c.writeReplies(slot)
+				c.replies[slot] = c.block(b)
+			}
 		case act.HasOp:
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)

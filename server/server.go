@@ -42,6 +42,7 @@ type Server struct {
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
+	blocked  atomic.Int64  // clients blocked (BLPOP …), INFO's blocked_clients
 	stopOnce sync.Once
 	started  time.Time
 }
@@ -337,12 +338,14 @@ func (s *Server) Info(section string) string {
 		"tcp_port:"+strconv.Itoa(s.cfg.Port),
 		"uptime_in_seconds:"+strconv.FormatInt(uptime, 10),
 		"executable:mutexredis")
-	add("clients", "connected_clients:"+strconv.Itoa(clients), "maxclients:"+strconv.Itoa(s.cfg.MaxClients))
+	add("clients", "connected_clients:"+strconv.Itoa(clients), "maxclients:"+strconv.Itoa(s.cfg.MaxClients),
+		"blocked_clients:"+strconv.FormatInt(s.blocked.Load(), 10))
 	failed := "ok"
 	if err := s.store.Failed(); err != nil {
 		failed = "err"
 	}
 	add("persistence", "loading:0", "aof_enabled:1", "fsync:"+s.cfg.Fsync, "store_status:"+failed)
+	add("stats", "expired_keys:"+strconv.FormatInt(s.store.ExpiredKeys(), 10))
 	var ks []string
 	s.ksMu.Lock()
 	for name, k := range s.keyspaces {
