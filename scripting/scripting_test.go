@@ -186,6 +186,10 @@ func TestScriptCancel(t *testing.T) {
 		if !ok || !strings.HasPrefix(string(got), "ERR Script killed by user with SCRIPT KILL... script: "+sc.SHA) {
 			t.Errorf("%q: %#v", src, got)
 		}
+		// The VM goes back to the pool and serves the next script.
+		if got := run(t, e, s, "return redis.call('echo', 'next')", nil, nil); !reflect.DeepEqual(got, []byte("next")) {
+			t.Errorf("after a kill: %#v", got)
+		}
 	}
 }
 
