@@ -211,7 +211,12 @@ func formatNumber(f float64) string {
 	case math.IsInf(f, -1):
 		return "-inf"
 	case math.IsNaN(f):
+		if math.Signbit(f) {
+			return "-nan"
+		}
 		return "nan"
+	case f == 0 && math.Signbit(f):
+		return "-0"
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e14 {
 		return strconv.FormatInt(int64(f), 10)

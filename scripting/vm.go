@@ -2,7 +2,9 @@ package scripting
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -68,6 +70,21 @@ func newVM(opts Options) *vm {
 		"getfenv", "setfenv", "_GOPHER_LUA_VERSION"} {
 		G.RawSetString(name, lua.LNil)
 	}
+	// tostring and tonumber of Lua 5.1 (numbers as %.14g; strtod's syntax,
+	// hex included), where gopher-lua's differ.
+	baseToString := G.RawGetString("tostring").(*lua.LFunction)
+	G.RawSetString("tostring", L.NewFunction(func(L *lua.LState) int {
+		if n, ok := L.Get(1).(lua.LNumber); ok && L.GetTop() >= 1 {
+			L.Push(lua.LString(formatNumber(float64(n))))
+			return 1
+		}
+		L.Push(baseToString)
+		L.Insert(baseToString, 1)
+		L.Pop(1)
+		L.Call(L.GetTop()-1, 1)
+		return 1
+	}))
+	G.RawSetString("tonumber", L.NewFunction(luaToNumber))
 	G.RawSetString("pcall", L.NewFunction(pcall))
 	G.RawSetString("error", L.NewFunction(luaError))
 	// collectgarbage exists (scripts call it) but leaves Go's GC alone.
@@ -337,7 +354,7 @@ func errorInfo(L *lua.LState) int {
 	t, ok := v.(*lua.LTable)
 	if !ok {
 		t = L.CreateTable(0, 3)
-		t.RawSetString("err", lua.LString("ERR "+luaToString(v)))
+		t.RawSetString("err", lua.LString("ERR "+quoteArgError(luaToString(v))))
 	} else if _, ok := t.RawGetString("err").(lua.LString); !ok {
 		t2 := L.CreateTable(0, 3)
 		t2.RawSetString("err", lua.LString("ERR "+v.String()))
@@ -423,4 +440,74 @@ func luaToString(v lua.LValue) string {
 		return formatNumber(float64(v))
 	}
 	return v.String()
+}
+
+// luaToNumber is Lua 5.1's tonumber.
+func luaToNumber(L *lua.LState) int {
+	v := L.CheckAny(1)
+	base := L.OptInt(2, 10)
+	if base == 10 {
+		if n, ok := v.(lua.LNumber); ok {
+			L.Push(n)
+			return 1
+		}
+	}
+	str, ok := v.(lua.LString)
+	if !ok {
+		if base != 10 {
+			L.ArgError(1, "string expected")
+		}
+		L.Push(lua.LNil)
+		return 1
+	}
+	if base < 2 || base > 36 {
+		L.ArgError(2, "base out of range")
+	}
+	t := strings.Trim(string(str), " \t\n\v\f\r")
+	if base == 10 {
+		if f, ok := parseLuaNumber(t); ok {
+			L.Push(lua.LNumber(f))
+			return 1
+		}
+		L.Push(lua.LNil)
+		return 1
+	}
+	n, err := strconv.ParseUint(strings.ToLower(t), base, 64)
+	if err != nil || t == "" {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// parseLuaNumber is Lua 5.1's luaO_str2d: strtod, or a hex integer after
+// "0x".
+func parseLuaNumber(s string) (float64, bool) {
+	if s == "" || strings.ContainsRune(s, '_') {
+		return 0, false
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		return f, true
+	}
+	h := strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	if len(h) > 2 && (h[:2] == "0x" || h[:2] == "0X") {
+		n, err := strconv.ParseUint(h[2:], 16, 64)
+		if err != nil {
+			return 0, false
+		}
+		if s[0] == '-' {
+			return -float64(n), true
+		}
+		return float64(n), true
+	}
+	return 0, false
+}
+
+var argError = regexp.MustCompile(`bad argument #(\d+) to ([A-Za-z_][\w.:]*) \(`)
+
+// quoteArgError gives gopher-lua's "bad argument #1 to f (…)" Lua's quotes:
+// "bad argument #1 to 'f' (…)".
+func quoteArgError(msg string) string {
+	return argError.ReplaceAllString(msg, "bad argument #$1 to '$2' (")
 }
