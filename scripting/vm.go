@@ -297,7 +297,17 @@ func pcall(L *lua.LState) int {
 
 // luaError is Lua's error(), which gopher-lua refuses without an argument.
 func luaError(L *lua.LState) int {
-	L.Error(L.Get(1), L.OptInt(2, 1))
+	v, level := L.Get(1), L.OptInt(2, 1)
+	if msg, ok := v.(lua.LString); ok && level > 0 {
+		// Lua's position: the function at that level, none for a Go one.
+		if dbg, ok := L.GetStack(level); ok {
+			if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.What != "G" && dbg.CurrentLine >= 0 {
+				msg = lua.LString(fmt.Sprintf("%s:%d: %s", dbg.Source, dbg.CurrentLine, msg))
+			}
+		}
+		v = msg
+	}
+	L.Error(v, 0)
 	return 0
 }
 
