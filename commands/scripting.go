@@ -27,7 +27,7 @@ import (
 //
 // The script cache lives in memory (NOSCRIPT after a restart, as Redis);
 // function libraries are kept in the reserved keyspace "#functions", which
-// SELECT cannot name, and loaded when the server first needs them.
+// SELECT cannot name, and loaded at start.
 
 // functionsKeyspace holds one key per function library: name → code.
 const functionsKeyspace = "#functions"
@@ -56,6 +56,7 @@ type Scripts struct {
 	// busyAfter is busy-reply-threshold: how long a script runs before
 	// its keyspace answers BUSY.
 	busyAfter func() time.Duration
+	log       func(level int, msg string)
 }
 
 // running is a script being run, for SCRIPT KILL and FUNCTION STATS.
@@ -83,6 +84,7 @@ type cachedScript struct {
 func NewScripts(busyAfter func() time.Duration, log func(level int, msg string)) *Scripts {
 	return &Scripts{
 		busyAfter: busyAfter,
+		log:       log,
 		engine:    scripting.NewEngine(scripting.Options{Version: Version, Log: log}),
 		cache:     map[string]*cachedScript{},
 		evalLRU:   list.New(),
@@ -495,6 +497,10 @@ func (sc *Scripts) kill(function bool) any {
 	return OK
 }
 
+// Load reads the function libraries from the store; the server calls it at
+// start. Later calls do nothing (FUNCTION and FCALL call it too).
+func (sc *Scripts) Load(srv Server) error { return sc.load(srv) }
+
 // load reads the function libraries from the store, once.
 func (sc *Scripts) load(srv Server) error {
 	sc.loadOnce.Do(func() {
@@ -533,7 +539,11 @@ func (sc *Scripts) load(srv Server) error {
 		for _, code := range codes {
 			lib, err := sc.engine.LoadLibrary(code)
 			if err != nil {
-				continue // a library this version cannot load stays stored, unused
+				// A library this version cannot load stays stored, unused.
+				if sc.log != nil {
+					sc.log(3, "function library not loaded: "+err.Error())
+				}
+				continue
 			}
 			sc.install(lib)
 		}

@@ -68,6 +68,9 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s.scripts = commands.NewScripts(cfg.busyReplyThreshold, func(level int, msg string) {
 		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
 	})
+	if err := s.scripts.Load(s); err != nil { // functions are there from the start
+		s.log.Warn("function libraries not loaded", "error", err)
+	}
 	return s, nil
 }
 
