@@ -176,9 +176,9 @@ func execPart(c *Ctx, cmds [][][]byte, checkWatches bool, watches []*mutex.Watch
 func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	cmd := Lookup(args[0])
 	if cmd.Run != nil {
-		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server, Tx: tx})
+		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	}
-	op, bad := cmd.buildOp(&Ctx{Args: args, Client: c.Client, Server: c.Server, Tx: tx})
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	if bad != nil {
 		return bad
 	}

@@ -291,7 +291,7 @@ func scriptCall(c *Ctx, tx *mutex.Tx, rd *mutex.Reader, readOnly bool, r *runnin
 		r.wrote.Store(true)
 	}
 	if cmd.Run != nil {
-		return fromReply(cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server, Tx: tx}))
+		return fromReply(cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server}))
 	}
 	op, bad := cmd.Op(args)
 	if bad != nil {

@@ -99,9 +99,6 @@ type Ctx struct {
 	Args   [][]byte
 	Client *Client
 	Server Server
-	// Tx, when set, is the write batch the command runs in (a command of
-	// EXEC or of a script): a command that queues ops runs them in it.
-	Tx *mutex.Tx
 }
 
 // FullName is the command's name as Redis's errors give it: with the
