@@ -516,3 +516,34 @@ func TestScriptKeyspaceNotifications(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptDurableAfterKill: what an acknowledged script wrote, and an
+// acknowledged FUNCTION LOAD, survive kill -9.
+func TestScriptDurableAfterKill(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	c := s.client(t, nil)
+	if err := c.FunctionLoad(ctx, luaLib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := c.Eval(ctx, "redis.call('set', KEYS[1], ARGV[1]) redis.call('incr', 'n') return redis.call('append', 'log', ARGV[1])",
+			[]string{fmt.Sprint("k", i)}, i).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.cmd.Process.Kill()
+	<-s.exited
+	s.stopped = true
+	s = startServerDir(t, s.Dir, s.flags...)
+	c = s.client(t, nil)
+	if n, err := c.Get(ctx, "n").Int(); err != nil || n != 20 {
+		t.Fatalf("n = %d, %v after kill -9", n, err)
+	}
+	if v, _ := c.Get(ctx, "k19").Result(); v != "19" {
+		t.Fatalf("k19 = %q", v)
+	}
+	if v, err := c.FCall(ctx, "incrk", []string{"n"}, 1).Int(); err != nil || v != 21 {
+		t.Fatalf("fcall after kill -9: %d %v", v, err)
+	}
+}
