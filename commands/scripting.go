@@ -776,7 +776,7 @@ func (sc *Scripts) restore(srv Server, args [][]byte) any {
 		}
 	}
 	p := args[0]
-	badPayload := Error("ERR payload version or checksum are wrong")
+	badPayload := Error("ERR DUMP payload version or checksum are wrong")
 	if len(p) < len(dumpMagic)+4 || !bytes.HasPrefix(p, dumpMagic) ||
 		crc32.ChecksumIEEE(p[:len(p)-4]) != binary.BigEndian.Uint32(p[len(p)-4:]) {
 		return badPayload

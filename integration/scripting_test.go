@@ -167,6 +167,12 @@ var scriptingSteps = []script{
 		cmd("FUNCTION", "LOAD", "#!lua name=x flags=no-writes\nredis.register_function('q', function() return 1 end)"),
 		cmd("FUNCTION", "LOAD", "#!lua\nredis.register_function('q', function() return 1 end)"),
 		cmd("FUNCTION", "LOAD", "#!js name=x\n"),
+		cmd("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{function_name='a', callback=function() end, flags={'bogus'}}"),
+		cmd("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function{function_name='a', callback=function() end, bogus=1}"),
+		cmd("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('a')"),
+		cmd("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('a', function() end)\nredis.register_function('a', function() end)"),
+		cmd("FUNCTION", "LIST", "LIBRARYNAME"), cmd("FUNCTION", "DELETE"), cmd("FUNCTION", "RESTORE", "garbage"),
+		cmd("FUNCTION", "RESTORE", "garbage", "BAD"),
 		cmd("FUNCTION", "LOAD", "#!lua name=two\nredis.register_function('two_a', function() return redis.call('ping') end)"),
 		cmd("FCALL", "two_a", "0"), cmd("FUNCTION", "DELETE", "two"), cmd("FCALL", "two_a", "0"),
 		cmd("FUNCTION", "DELETE", "two"), cmd("FUNCTION", "KILL"), cmd("FUNCTION", "NOSUCH"),
@@ -395,7 +401,7 @@ func TestScriptCacheAndFunctionsAfterRestart(t *testing.T) {
 	if err := c.FunctionRestore(ctx, dump).Err(); err == nil || err.Error() != "ERR Library cmplib already exists" {
 		t.Fatalf("second restore: %v", err)
 	}
-	if err := c.Do(ctx, "FUNCTION", "RESTORE", dump[:len(dump)-1]+"x").Err(); err == nil || err.Error() != "ERR payload version or checksum are wrong" {
+	if err := c.Do(ctx, "FUNCTION", "RESTORE", dump[:len(dump)-1]+"x").Err(); err == nil || err.Error() != "ERR DUMP payload version or checksum are wrong" {
 		t.Fatalf("bad payload: %v", err)
 	}
 	if v, err := c.FCall(ctx, "incrk", []string{"fk"}, 1).Int64(); err != nil || v != 6 {
