@@ -458,14 +458,20 @@ func (sc *Scripts) Busy(keyspace string) any {
 	if sc.active.Load() == 0 {
 		return nil
 	}
-	limit := 5 * time.Second
-	if sc.busyAfter != nil {
-		limit = sc.busyAfter()
-	}
 	sc.runMu.Lock()
 	defer sc.runMu.Unlock()
+	limit := time.Duration(-1)
 	for r := range sc.running {
-		if r.keyspace == keyspace && time.Since(r.started) >= limit {
+		if r.keyspace != keyspace {
+			continue
+		}
+		if limit < 0 {
+			limit = 5 * time.Second
+			if sc.busyAfter != nil {
+				limit = sc.busyAfter()
+			}
+		}
+		if time.Since(r.started) >= limit {
 			if r.function {
 				return Error("BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.")
 			}
