@@ -60,6 +60,9 @@ type Client struct {
 
 	// Conn is the server's own handle on the connection.
 	Conn any
+	// Server is the server the connection belongs to (for commands whose
+	// op needs it: EVAL, FCALL).
+	Server Server
 }
 
 // RESP3 reports whether the connection speaks RESP3.
@@ -256,4 +259,6 @@ type Server interface {
 	// Authenticate checks credentials (user "" means "default"): nil if
 	// they are right, else the Error to send.
 	Authenticate(user, pass []byte) any
+	// Scripts is the server's script cache and function libraries.
+	Scripts() *Scripts
 }

@@ -71,7 +71,12 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if cmd.Run != nil {
 		return Action{Run: cmd, Cmd: cmd}
 	}
-	op, bad := cmd.Op(args)
+	if cl.Server != nil {
+		if busy := cl.Server.Scripts().Busy(cl.Keyspace); busy != nil {
+			return Action{Reply: busy}
+		}
+	}
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: cl, Server: cl.Server})
 	if bad != nil {
 		return Action{Reply: bad}
 	}
@@ -140,4 +145,12 @@ func oneLine(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// buildOp builds the op of an Op or OpCtx command.
+func (cmd *Command) buildOp(c *Ctx) (mutex.Op, any) {
+	if cmd.OpCtx != nil {
+		return cmd.OpCtx(c)
+	}
+	return cmd.Op(c.Args)
 }

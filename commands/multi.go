@@ -178,7 +178,7 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	if cmd.Run != nil {
 		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	if bad != nil {
 		return bad
 	}

@@ -50,7 +50,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, out: output{nc: countedConn{nc, s.stats}, dropped: &s.stats.droppedSubscribers}}
-	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c,
+	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c, Server: s,
 		Proto: 2, Authenticated: s.cfg.requirePass() == "", LAddr: nc.LocalAddr().String(), FD: socketFD(nc),
 		Created: time.Now()}
 	c.client.Written = c.writtenInTx

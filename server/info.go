@@ -478,7 +478,7 @@ type keyspaceInfo struct {
 // keyspaceInfos opens every keyspace the store knows and counts its keys.
 // Counting scans each keyspace's keys.
 func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
-	names, _ := s.store.Keyspaces()
+	names, _ := s.userKeyspaces()
 	var out []keyspaceInfo
 	for _, name := range names {
 		ks, err := s.Keyspace(name)

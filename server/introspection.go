@@ -465,7 +465,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // cleared, each in a write phase of its own mutex (keyspaces never wait on
 // each other, so the flush is atomic per keyspace, not across them).
 func (s *Server) FlushAll() error {
-	names, err := s.store.Keyspaces()
+	names, err := s.userKeyspaces()
 	if err != nil {
 		return err
 	}

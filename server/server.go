@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +39,8 @@ type Server struct {
 	log   *slog.Logger
 	store *mutex.Store
 
-	pubsub *pubsub
+	pubsub  *pubsub
+	scripts *commands.Scripts
 
 	ksMu      sync.Mutex
 	keyspaces map[string]*mutex.Keyspace     // opened in this process
@@ -97,6 +100,12 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	s.checkpoints.cur.lastSave = s.started
 	go s.stats.sampleLoop(s.shutdown)
+	s.scripts = commands.NewScripts(cfg.busyReplyThreshold, func(level int, msg string) {
+		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
+	})
+	if err := s.scripts.Load(s); err != nil { // functions are there from the start
+		s.log.Warn("function libraries not loaded", "error", err)
+	}
 	return s, nil
 }
 
@@ -149,7 +158,7 @@ func (s *Server) Addrs() []string {
 // gracefully: it stops accepting, lets every connection finish the pipeline
 // it is running, finishes the queued phases and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
-	known, _ := s.store.Keyspaces()
+	known, _ := s.userKeyspaces()
 	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync, "keyspaces", known)
 	for _, ln := range s.lns {
 		go s.accept(ln)
@@ -406,3 +415,14 @@ func (s *Server) Authenticate(user, pass []byte) any {
 }
 
 var errWrongPass = commands.Error("WRONGPASS invalid username-password pair or user is disabled.")
+
+// Scripts implements commands.Server.
+func (s *Server) Scripts() *commands.Scripts { return s.scripts }
+
+// userKeyspaces lists the store's keyspaces but the server's own: those
+// whose name starts with '#' (the function libraries' "#functions"), which
+// no client can SELECT.
+func (s *Server) userKeyspaces() ([]string, error) {
+	names, err := s.store.Keyspaces()
+	return slices.DeleteFunc(names, func(n string) bool { return strings.HasPrefix(n, "#") }), err
+}
