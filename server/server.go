@@ -334,7 +334,16 @@ func (s *Server) Info(section string) string {
 		"tcp_port:"+strconv.Itoa(s.cfg.Port),
 		"uptime_in_seconds:"+strconv.FormatInt(uptime, 10),
 		"executable:mutexredis")
-	add("clients", "connected_clients:"+strconv.Itoa(clients), "maxclients:"+strconv.Itoa(s.cfg.MaxClients))
+	// Blocked clients as the keyspaces count them: registered, so in the
+	// order they will be served.
+	var blocked int64
+	s.ksMu.Lock()
+	for _, k := range s.keyspaces {
+		blocked += k.Blocked()
+	}
+	s.ksMu.Unlock()
+	add("clients", "connected_clients:"+strconv.Itoa(clients), "maxclients:"+strconv.Itoa(s.cfg.MaxClients),
+		"blocked_clients:"+strconv.FormatInt(blocked, 10))
 	failed := "ok"
 	if err := s.store.Failed(); err != nil {
 		failed = "err"
