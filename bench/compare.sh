@@ -35,7 +35,7 @@ KEYSPACE=${KEYSPACE:-100000}
 PIPELINES=${PIPELINES:-1 16}
 
 SERVERS=(ours redis-aof redis-nopersist)
-# Tests as "label|redis-benchmark arguments". SET and GET are redis-benchmark's
+# Tests as "label|redis-benchmark arguments". SET, GET, LPUSH, RPOP and LRANGE_100 are redis-benchmark's
 # own tests (-t); the others are mutexredis commands sent in arbitrary-command
 # mode, against ours only. __rand_int__ is replaced by a random number below
 # KEYSPACE, giving the same key names as the SET test writes (key:%012d).
@@ -45,6 +45,9 @@ TESTS=(
     "PEEKFIRST|PEEKFIRST"
     "PEEKFIRST [rand +|PEEKFIRST [key:__rand_int__ +"
     "AFTERWRITE|AFTERWRITE"
+    "LPUSH|-t lpush"
+    "RPOP|-t rpop"
+    "LRANGE_100|-t lrange_100"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)

@@ -95,6 +95,9 @@ type list struct {
 	m          mutex.Meta
 	head, tail uint64
 	created    bool // new in this op: nothing stored yet
+	// cleared: every element was deleted one by one, so an empty list
+	// needs no range deletion.
+	cleared bool
 }
 
 func listSub(i uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), i) }
@@ -179,6 +182,11 @@ func (l *list) push(tx *mutex.Tx, left bool, vals ...[]byte) error {
 	return nil
 }
 
+// popPointMax is the most elements a pop reads and deletes one by one;
+// more are read with one walk (and an emptied list goes with one range
+// deletion).
+const popPointMax = 64
+
 // pop removes up to n elements from the head (left) or the tail and
 // returns them in the order popped.
 func (l *list) pop(tx *mutex.Tx, left bool, n int64) ([][]byte, error) {
@@ -186,24 +194,37 @@ func (l *list) pop(tx *mutex.Tx, left bool, n int64) ([][]byte, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	var out [][]byte
-	var err error
-	if left {
-		out, err = l.values(&tx.Reader, 0, n-1)
+	emptied := n == l.len()
+	point := n <= popPointMax
+	out := make([][]byte, 0, min(n, 1<<16))
+	if point {
+		for j := range n {
+			i := j
+			if !left {
+				i = l.len() - 1 - j
+			}
+			v, err := l.get(&tx.Reader, i)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
 	} else {
-		out = make([][]byte, 0, min(n, 1<<16))
-		err = l.walk(&tx.Reader, l.len()-n, l.len()-1, true, func(_ int64, v []byte) bool {
+		start, end := int64(0), n-1
+		if !left {
+			start, end = l.len()-n, l.len()-1
+		}
+		err := l.walk(&tx.Reader, start, end, !left, func(_ int64, v []byte) bool {
 			out = append(out, bytes.Clone(v))
 			return true
 		})
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(out)) != n {
+			return nil, errors.New("corrupt list: elements missing")
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(out)) != n {
-		return nil, errors.New("corrupt list: elements missing")
-	}
-	emptied := n == l.len()
 	for range n {
 		var at uint64
 		if left {
@@ -213,12 +234,13 @@ func (l *list) pop(tx *mutex.Tx, left bool, n int64) ([][]byte, error) {
 			l.tail--
 			at = l.tail
 		}
-		if !emptied { // an emptied list goes with one range deletion
+		if point || !emptied { // an emptied list may go with one range deletion
 			if err := tx.DelElem(l.key, &l.m, listSub(at)); err != nil {
 				return nil, err
 			}
 		}
 	}
+	l.cleared = emptied && point
 	return out, nil
 }
 
@@ -231,8 +253,11 @@ func (l *list) save(tx *mutex.Tx) error {
 	if l.created && l.m.Count > 0 {
 		notify(tx, notifyNew, "new", l.key)
 	}
-	if l.created && l.m.Count == 0 {
+	switch {
+	case l.created && l.m.Count == 0:
 		return nil // nothing was stored
+	case l.cleared && l.m.Count == 0:
+		return tx.DropEmptied(l.key)
 	}
 	return tx.PutMeta(l.key, &l.m)
 }
@@ -661,11 +686,24 @@ func lrangeOp(args [][]byte) (mutex.Op, any) {
 		if !ok {
 			return []any{}, nil
 		}
-		vals, err := l.values(r, start, stop)
+		// One buffer for the elements' bytes, one reply slot each.
+		out := make([]any, 0, min(stop-start+1, 1<<16))
+		var buf []byte
+		var ends []int
+		err = l.walk(r, start, stop, false, func(_ int64, v []byte) bool {
+			buf = append(buf, v...)
+			ends = append(ends, len(buf))
+			return true
+		})
 		if err != nil {
 			return nil, err
 		}
-		return bulks(vals), nil
+		from := 0
+		for _, to := range ends {
+			out = append(out, buf[from:to:to])
+			from = to
+		}
+		return out, nil
 	}), nil
 }
 

@@ -378,3 +378,40 @@ func TestParseTimeoutLikeRedis70(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkListLRange100(b *testing.B) {
+	ks, run := listKeyspace(b)
+	args := []string{"RPUSH", "l"}
+	for i := range 600 {
+		args = append(args, "element-"+strconv.Itoa(i))
+	}
+	run(args...)
+	op := func() mutex.Op {
+		o, _ := lrangeOp([][]byte{[]byte("lrange"), []byte("l"), []byte("0"), []byte("99")})
+		return o
+	}
+	b.ResetTimer()
+	for range b.N / 16 {
+		ops := make([]mutex.Op, 16)
+		for i := range ops {
+			ops[i] = op()
+		}
+		ks.Do(context.Background(), ops)
+	}
+}
+
+func BenchmarkListRPushRPop(b *testing.B) {
+	ks, _ := listKeyspace(b)
+	b.ResetTimer()
+	for range b.N / 16 {
+		ops := make([]mutex.Op, 16)
+		for i := range ops {
+			if i%2 == 0 {
+				ops[i], _ = listPushOp(false, false)([][]byte{[]byte("rpush"), []byte("l"), []byte("x")})
+			} else {
+				ops[i], _ = listPopOp("rpop", false)([][]byte{[]byte("rpop"), []byte("l")})
+			}
+		}
+		ks.Do(context.Background(), ops)
+	}
+}
