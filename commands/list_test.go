@@ -349,6 +349,32 @@ func TestListBlockingUnit(t *testing.T) {
 	}
 	waitBlocked(0)
 
+	// A destination of another type when the move is served: WRONGTYPE,
+	// and the element stays where it was (Redis 7.0).
+	ch = block("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0")
+	waitBlocked(1)
+	run("SET", "dst", "string")
+	run("RPUSH", "src", "e")
+	if r := <-ch; r != ErrWrongType {
+		t.Fatalf("BLMOVE onto a string = %v", r)
+	}
+	if r := render(run("LRANGE", "src", "0", "-1")); r != `["e"]` {
+		t.Fatalf("after the refused move src = %s", r)
+	}
+	waitBlocked(0)
+
+	// The same key twice: served once, registered nowhere afterwards.
+	ch = block("BLPOP", "dup", "dup", "0")
+	waitBlocked(1)
+	run("RPUSH", "dup", "1", "2")
+	if r := render(<-ch); r != `["dup" "1"]` {
+		t.Fatalf("BLPOP dup dup = %s", r)
+	}
+	waitBlocked(0)
+	if r := render(run("LRANGE", "dup", "0", "-1")); r != `["2"]` {
+		t.Fatalf("dup = %s", r)
+	}
+
 	b := run("BLMOVE", "none", "d", "LEFT", "LEFT", "5").(*Blocking)
 	if b.Timeout != 5*time.Second || b.TimeoutReply != (NullArray{}) || NonBlocking(b) != nil {
 		t.Fatalf("BLMOVE: timeout %v, timeout reply %#v, non-blocking reply %#v", b.Timeout, b.TimeoutReply, NonBlocking(b))
