@@ -41,7 +41,7 @@ type Server struct {
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
-	blocked  atomic.Int64  // clients blocked (BLPOP …), INFO's blocked_clients
+	blocked  atomic.Int64  // clients in conn.block (INFO counts the keyspaces' registered waiters)
 	stopOnce sync.Once
 	started  time.Time
 }
