@@ -39,7 +39,7 @@ SERVERS=(ours redis-aof redis-nopersist)
 # every server (SCRIPT LOAD) before the rounds.
 EVAL_SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])"
 EVAL_SHA=$(printf %s "$EVAL_SCRIPT" | sha1sum | cut -d' ' -f1)
-# Tests as "label|redis-benchmark arguments". SET and GET are redis-benchmark's
+# Tests as "label|redis-benchmark arguments". SET, GET, LPUSH, RPOP and LRANGE_100 are redis-benchmark's
 # own tests (-t); the others are mutexredis commands sent in arbitrary-command
 # mode, against ours only. __rand_int__ is replaced by a random number below
 # KEYSPACE, giving the same key names as the SET test writes (key:%012d).
@@ -50,6 +50,9 @@ TESTS=(
     "PEEKFIRST [rand +|PEEKFIRST [key:__rand_int__ +"
     "AFTERWRITE|AFTERWRITE"
     "EVALSHA set+get|EVALSHA $EVAL_SHA 1 key:__rand_int__ __rand_int__"
+    "LPUSH|-t lpush"
+    "RPOP|-t rpop"
+    "LRANGE_100|-t lrange_100"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)

@@ -2,7 +2,7 @@ package commands
 
 import (
 	"bytes"
-	"container/list"
+	clist "container/list"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -42,7 +42,7 @@ type Scripts struct {
 	// most recent first: past maxEvalScripts the oldest is forgotten, as
 	// Redis 7.4 does, so clients sending ever new scripts cannot grow the
 	// cache without bound.
-	evalLRU *list.List // of SHAs
+	evalLRU *clist.List // of SHAs
 	libs    map[string]*scripting.Library
 	funcs   map[string]*scripting.Function
 
@@ -76,7 +76,7 @@ const maxEvalScripts = 500
 
 type cachedScript struct {
 	s   *scripting.Script
-	lru *list.Element // in evalLRU while only EVAL used the script
+	lru *clist.Element // in evalLRU while only EVAL used the script
 }
 
 // NewScripts returns an empty cache; busyAfter gives busy-reply-threshold
@@ -87,7 +87,7 @@ func NewScripts(busyAfter func() time.Duration, log func(level int, msg string))
 		log:       log,
 		engine:    scripting.NewEngine(scripting.Options{Version: Version, Log: log}),
 		cache:     map[string]*cachedScript{},
-		evalLRU:   list.New(),
+		evalLRU:   clist.New(),
 		libs:      map[string]*scripting.Library{},
 		funcs:     map[string]*scripting.Function{},
 		running:   map[*running]struct{}{},
@@ -420,7 +420,7 @@ func scriptCmd(c *Ctx) any {
 			return bad
 		}
 		sc.mu.Lock()
-		sc.cache, sc.evalLRU = map[string]*cachedScript{}, list.New()
+		sc.cache, sc.evalLRU = map[string]*cachedScript{}, clist.New()
 		sc.mu.Unlock()
 		return OK
 	case "kill":

@@ -53,7 +53,6 @@ type Server struct {
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
-	blocked  atomic.Int64  // clients blocked (BLPOP …), INFO's blocked_clients
 	stopOnce sync.Once
 	started  time.Time
 
