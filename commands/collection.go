@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -351,63 +352,99 @@ func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 	return subs, vals, nil
 }
 
-// randomElem picks an element of a non-empty collection by a random walk
-// down the element order, O(length of the sub-keys × log n): at each byte
-// position it takes the range of bytes the remaining elements have there,
-// picks a byte in it uniformly, and goes on among the elements from that
-// byte on. Elements whose sub-keys spread evenly (counters, IDs, hashes of
-// anything) come out about uniformly; skewed key sets less so.
+// randomElem picks an element of a non-empty collection without reading
+// it whole: a random walk down the element order (walkElem) proposes an
+// element e with a probability p(e) it knows, and the proposal is kept
+// with probability 1/(n·p(e)) when that is below 1 (rejection sampling),
+// so that no element comes out more often than 1/n. Elements the walk
+// reaches less often than that stay a little rarer: the result is close
+// to uniform, not exactly uniform. After maxWalks rejections the last
+// proposal is taken.
 func randomElem(r *mutex.Reader, key []byte, m *mutex.Meta) (sub, val []byte, err error) {
-	first := func(rng mutex.ElemRange) ([]byte, []byte, error) {
-		var s, v []byte
-		err := r.Elems(key, m, rng, func(sub, val []byte) bool {
-			s, v = append([]byte{}, sub...), append([]byte{}, val...)
-			return false
-		})
-		return s, v, err
-	}
-	lo, loVal, err := first(mutex.ElemRange{})
-	if err != nil || lo == nil {
-		return lo, loVal, err
-	}
-	hi, _, err := first(mutex.ElemRange{Reverse: true})
-	if err != nil {
-		return nil, nil, err
-	}
-	var prefix []byte
-	for depth := 0; depth < 64; depth++ {
-		if bytes.Equal(lo, hi) {
-			return lo, loVal, nil
+	const maxWalks = 64
+	n := float64(m.Count)
+	for i := 0; ; i++ {
+		sub, val, p, err := walkElem(r, key, m)
+		if err != nil || sub == nil || i == maxWalks-1 || p*n <= 1 || rand.Float64()*p*n < 1 {
+			return sub, val, err
 		}
-		n := len(prefix)
+	}
+}
+
+// walkElem is one random walk down the element order, O(depth × fan-out ×
+// log n) seeks: at each byte position past the prefix the remaining
+// elements share, it lists the bytes they have there (and, when one of
+// them is the prefix itself, the choice of stopping at it), picks one
+// uniformly and goes on among the elements with that byte. It returns the
+// element reached and the probability of reaching it.
+func walkElem(r *mutex.Reader, key []byte, m *mutex.Meta) (sub, val []byte, p float64, err error) {
+	it, err := r.ElemIter(key, m)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer func() {
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if !it.First() {
+		return nil, nil, 0, nil
+	}
+	lo := bytes.Clone(it.Sub())
+	it.Last()
+	hi := bytes.Clone(it.Sub())
+	p = 1
+	var children []byte
+	for {
+		if bytes.Equal(lo, hi) {
+			break
+		}
+		n := 0
 		for n < len(lo) && n < len(hi) && lo[n] == hi[n] {
 			n++
 		}
-		prefix = append(prefix[:0], hi[:n]...) // lo and hi share it
-		// lo may be the prefix itself (it sorts first): keep it with the
-		// chance of one more byte value.
-		var from, to int
-		if len(lo) == n {
-			from, to = -1, int(hi[n])
+		prefix := hi[:n] // every element from lo to hi has it
+		// The bytes at position n, from the first element longer than
+		// the prefix up to hi's.
+		stop := len(lo) == n
+		children = children[:0]
+		seek := append(bytes.Clone(prefix), 0)
+		if !stop {
+			seek[n] = lo[n]
+		}
+		for it.SeekGE(seek) {
+			c := it.Sub()[n]
+			children = append(children, c)
+			if c >= hi[n] {
+				break
+			}
+			seek[n] = c + 1
+		}
+		k := len(children)
+		if stop {
+			k++
+		}
+		p /= float64(k)
+		i := rand.IntN(k)
+		if stop && i == k-1 {
+			hi = lo // the prefix itself
+			break
+		}
+		seek[n] = children[i]
+		it.SeekGE(seek)
+		lo = bytes.Clone(it.Sub())
+		if end := prefixEnd(seek); end == nil {
+			it.Last()
 		} else {
-			from, to = int(lo[n]), int(hi[n])
+			it.SeekLT(end)
 		}
-		b := from + rand.IntN(to-from+1)
-		if b < 0 {
-			return lo, loVal, nil
-		}
-		// The elements with prefix‖b' for the first b' ≥ b present.
-		start := append(bytes.Clone(prefix), byte(b))
-		if lo, loVal, err = first(mutex.ElemRange{Start: start}); err != nil {
-			return nil, nil, err
-		}
-		end := prefixEnd(append(bytes.Clone(prefix), lo[n]))
-		if hi, _, err = first(mutex.ElemRange{Start: start, End: end, Reverse: true}); err != nil {
-			return nil, nil, err
-		}
-		prefix = append(prefix, lo[n])
+		hi = bytes.Clone(it.Sub())
 	}
-	return lo, loVal, nil
+	if !it.SeekGE(lo) {
+		return nil, nil, 0, errors.New("commands: element vanished during a random walk")
+	}
+	val, err = it.Value()
+	return lo, val, p, err
 }
 
 // prefixEnd is the first byte string after every string starting with p
