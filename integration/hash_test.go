@@ -706,3 +706,62 @@ func TestHashPropertyLikeRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestHashSetNotificationsLikeRedis: the hash and set commands publish
+// Redis's keyspace notifications (hset, hdel, hincrby, hincrbyfloat, sadd,
+// srem, spop, smove's srem/sadd, s*store, del when emptied, new …), in
+// Redis's order, and none when they change nothing. Not parallel:
+// notify-keyspace-events is global to the shared redis-server.
+func TestHashSetNotificationsLikeRedis(t *testing.T) {
+	raddr := realRedis(t)
+	s := startServer(t)
+	keys := []any{"DEL"}
+	for _, k := range []string{"h", "h2", "s", "t", "u", "d", "one", "str"} {
+		keys = append(keys, "ntf:"+k)
+	}
+	for _, a := range []string{s.Addr, raddr} {
+		if err := newClient(t, a, nil).Do(context.Background(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { ntfSetBoth(t, "", raddr) })
+	ntfSetBoth(t, "KEAn", s.Addr, raddr)
+	mine := newNtfSide(t, "mutexredis", s.Addr, true, 0)
+	theirs := newNtfSide(t, "redis", raddr, false, 0)
+	ntfCompare(t, mine, theirs,
+		ntfQ("HSET", "ntf:h", "a", "1", "b", "2"),
+		ntfQ("HSET", "ntf:h", "a", "1"), // no new field: still an hset event
+		ntfQ("HMSET", "ntf:h", "c", "3"),
+		ntfQ("HSETNX", "ntf:h", "a", "x"), // not applied
+		ntfQ("HSETNX", "ntf:h", "d", "4"),
+		ntfQ("HINCRBY", "ntf:h", "n", "5"),
+		ntfQ("HINCRBY", "ntf:h", "a", "x"), // an error: nothing
+		ntfQ("HINCRBYFLOAT", "ntf:h", "f", "1.5"),
+		ntfQ("HINCRBYFLOAT", "ntf:h2", "f", "1.5"), // creates the hash: new
+		ntfQ("HDEL", "ntf:h", "nofield"),
+		ntfQ("HDEL", "ntf:h", "a", "b"),
+		ntfQ("HDEL", "ntf:h2", "f"), // empties it: hdel, del
+		ntfQ("HSET", "ntf:str", "f", "v"),
+		ntfQ("SADD", "ntf:s", "a", "b", "c"),
+		ntfQ("SADD", "ntf:s", "a"), // nothing added
+		ntfQ("SREM", "ntf:s", "zz"),
+		ntfQ("SREM", "ntf:s", "a"),
+		ntfQ("SMOVE", "ntf:s", "ntf:t", "b"),
+		ntfQ("SMOVE", "ntf:s", "ntf:t", "zz"),
+		ntfQ("SMOVE", "ntf:s", "ntf:t", "c"), // empties the source
+		ntfQ("SADD", "ntf:u", "b", "x"),
+		ntfQ("SMOVE", "ntf:t", "ntf:u", "b"), // already in the destination
+		ntfQ("SINTERSTORE", "ntf:d", "ntf:t", "ntf:u"),
+		ntfQ("SUNIONSTORE", "ntf:d", "ntf:t", "ntf:u"),
+		ntfQ("SDIFFSTORE", "ntf:d", "ntf:u", "ntf:t"),
+		ntfQ("SINTERSTORE", "ntf:d", "ntf:nokey", "ntf:u"), // empty: deletes d
+		ntfQ("SINTERSTORE", "ntf:d", "ntf:nokey", "ntf:u"), // nothing to delete
+		ntfQ("SADD", "ntf:one", "x"),
+		ntfQ("SPOP", "ntf:one"),
+		ntfQ("SADD", "ntf:one", "x", "y"),
+		ntfQ("SPOP", "ntf:one", "5"),
+		ntfQ("SPOP", "ntf:nokey"),
+		ntfQ("SPOP", "ntf:u", "0"),
+		ntfQ("MULTI", ntfQ("HSET", "ntf:h", "m", "1"), ntfQ("SADD", "ntf:s", "m"), ntfQ("DEL", "ntf:h")),
+	)
+}
