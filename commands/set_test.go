@@ -62,14 +62,14 @@ func addMembers(t testing.TB, run func(...string) any, key string, members []str
 // reaches most members of sets whose members spread in different ways,
 // and only members.
 func TestRandomWalkSpreads(t *testing.T) {
-	_, run := testKeyspace(t)
+	ks, run := testKeyspace(t)
 	for name, gen := range map[string]func(i int) string{
 		"decimal":  func(i int) string { return fmt.Sprintf("member:%d", i) },
 		"padded":   func(i int) string { return fmt.Sprintf("%08d", i*37) },
 		"hex":      func(i int) string { return fmt.Sprintf("%x", uint32(i)*2654435761) },
 		"prefixes": func(i int) string { return strings.Repeat("a", i%50) + fmt.Sprint(i) },
 	} {
-		const size = 5000
+		const size = 1200 // above smallRandom: the walk picks
 		members := make([]string, size)
 		in := map[string]bool{}
 		for i := range members {
@@ -78,19 +78,28 @@ func TestRandomWalkSpreads(t *testing.T) {
 		}
 		addMembers(t, run, name, members)
 		seen := map[string]int{}
-		const draws = 20000
-		for i := 0; i < draws; i++ {
-			m, ok := run("SRANDMEMBER", name).([]byte)
-			if !ok || !in[string(m)] {
-				t.Fatalf("%s: SRANDMEMBER gave %q", name, m)
+		const draws = 3000
+		op := mutex.ReadOp(func(r *mutex.Reader) (any, error) {
+			m, _, err := lookupKind(r, []byte(name), mutex.TypeSet)
+			for i := 0; i < draws && err == nil; i++ {
+				var s []byte
+				s, _, err = randomElem(r, []byte(name), &m)
+				if !in[string(s)] {
+					return nil, fmt.Errorf("%s: the walk gave %q", name, s)
+				}
+				seen[string(s)]++
 			}
-			seen[string(m)]++
+			return nil, err
+		})
+		ops := []mutex.Op{op}
+		if err := ks.Do(context.Background(), ops); err != nil || ops[0].Err != nil {
+			t.Fatal(err, ops[0].Err)
 		}
-		// Uniform draws would reach about 98% of the members; a walk that
+		// Uniform draws would reach about 92% of the members; a walk that
 		// sticks to a few paths reaches far fewer. Members that are long
 		// chains of shared prefixes ("prefixes") are the walk's known weak
 		// case (redis-compat.md): the deep ones come out rarely.
-		want := size * 9 / 10
+		want := size * 2 / 3
 		if name == "prefixes" {
 			want = size / 20
 		}
