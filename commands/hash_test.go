@@ -1,7 +1,11 @@
 package commands
 
 import (
+	"context"
+	"fmt"
 	"testing"
+
+	"github.com/mutexredis/mutexredis/mutex"
 )
 
 // TestLongDouble: HINCRBYFLOAT's arithmetic and formatting give what
@@ -64,6 +68,23 @@ func TestHashCommandsInTable(t *testing.T) {
 		}
 		if c.FirstKey == 0 || c.Summary == "" {
 			t.Errorf("%s: key positions or summary missing", name)
+		}
+	}
+}
+
+// BenchmarkHSetBatch: pipelined HSETs of one hash, as redis-benchmark -t
+// hset -P 16 sends them, 256 per Do.
+func BenchmarkHSetBatch(b *testing.B) {
+	ks, _ := testKeyspace(b)
+	cmd := Lookup([]byte("hset"))
+	ops := make([]mutex.Op, 256)
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(ops) {
+		for j := range ops {
+			ops[j], _ = cmd.Op([][]byte{[]byte("hset"), []byte("myhash"), []byte(fmt.Sprintf("element:%012d", (i+j)%100000)), []byte("value")})
+		}
+		if err := ks.Do(context.Background(), ops); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
