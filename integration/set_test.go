@@ -360,3 +360,75 @@ func batchOf(p string) string {
 	fmt.Sscanf(p, `{"keyspace":%q,"batch":%d`, &ks, &b)
 	return strconv.Itoa(b)
 }
+
+// TestHashSetCrash: clients run transactions that touch a hash counter, a
+// set and a hash together while the server is killed with SIGKILL, three
+// times over. After each restart every acknowledged transaction is there,
+// and each transaction is all or nothing: the counter, the set's size and
+// the hash's size agree, and the members are exactly those of the applied
+// transactions.
+func TestHashSetCrash(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	const workers = 6
+	acked := make([]int64, workers) // per worker: transactions acknowledged so far (all cycles)
+	for cycle := 0; cycle < 3; cycle++ {
+		s := ownStartPlain(t, dir)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		enough := make(chan struct{})
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				c := s.client(t, &redis.Options{MaxRetries: -1})
+				for i := acked[w]; ; i++ {
+					_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						p.HIncrBy(ctx, "crash:ctr", strconv.Itoa(w), 1)
+						p.SAdd(ctx, "crash:members:"+strconv.Itoa(w), fmt.Sprintf("%d-%d", w, i))
+						p.HSet(ctx, "crash:doc:"+strconv.Itoa(w), strconv.FormatInt(i, 10), "x")
+						return nil
+					})
+					if err != nil {
+						return // killed
+					}
+					mu.Lock()
+					acked[w] = i + 1
+					total++
+					if total == 120 {
+						close(enough)
+					}
+					mu.Unlock()
+				}
+			}(w)
+		}
+		<-enough
+		s.sigkill(t)
+		wg.Wait()
+		s = ownStartPlain(t, dir)
+		c := s.client(t, nil)
+		for w := 0; w < workers; w++ {
+			ws := strconv.Itoa(w)
+			n, err := c.HGet(ctx, "crash:ctr", ws).Int64()
+			if err != nil && err != redis.Nil {
+				t.Fatal(err)
+			}
+			if n < acked[w] || n > acked[w]+1 {
+				t.Fatalf("cycle %d worker %d: counter %d, %d transactions acknowledged", cycle, w, n, acked[w])
+			}
+			members := c.SMembers(ctx, "crash:members:"+ws).Val()
+			if hl := c.HLen(ctx, "crash:doc:"+ws).Val(); int64(len(members)) != n || hl != n {
+				t.Fatalf("cycle %d worker %d: counter %d, %d members, %d fields: a transaction was applied in part", cycle, w, n, len(members), hl)
+			}
+			for i := int64(0); i < n; i++ {
+				if !slices.Contains(members, fmt.Sprintf("%d-%d", w, i)) {
+					t.Fatalf("cycle %d worker %d: member %d-%d missing", cycle, w, w, i)
+				}
+			}
+			acked[w] = n // the next cycle continues from what is there
+		}
+		s.stop(t)
+	}
+}
