@@ -362,9 +362,18 @@ func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 // proposal is taken.
 func randomElem(r *mutex.Reader, key []byte, m *mutex.Meta) (sub, val []byte, err error) {
 	const maxWalks = 64
+	it, err := r.ElemIter(key, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	n := float64(m.Count)
 	for i := 0; ; i++ {
-		sub, val, p, err := walkElem(r, key, m)
+		sub, val, p, err := walkElem(it)
 		if err != nil || sub == nil || i == maxWalks-1 || p*n <= 1 || rand.Float64()*p*n < 1 {
 			return sub, val, err
 		}
@@ -377,16 +386,7 @@ func randomElem(r *mutex.Reader, key []byte, m *mutex.Meta) (sub, val []byte, er
 // them is the prefix itself, the choice of stopping at it), picks one
 // uniformly and goes on among the elements with that byte. It returns the
 // element reached and the probability of reaching it.
-func walkElem(r *mutex.Reader, key []byte, m *mutex.Meta) (sub, val []byte, p float64, err error) {
-	it, err := r.ElemIter(key, m)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	defer func() {
-		if cerr := it.Close(); err == nil {
-			err = cerr
-		}
-	}()
+func walkElem(it *mutex.ElemIter) (sub, val []byte, p float64, err error) {
 	if !it.First() {
 		return nil, nil, 0, nil
 	}
