@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -33,6 +34,9 @@ func (s *Server) refreshFeeds() {
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
 	for name, ks := range s.keyspaces {
+		if strings.HasPrefix(name, "#") {
+			continue // the server's own keyspaces (userKeyspaces) have no events
+		}
 		wanted := commands.NotificationsOn() && s.pubsub.mayListenPrefix("__key")
 		for _, kind := range eventKinds {
 			if s.pubsub.listened(eventChannel(name, kind)) {

@@ -181,6 +181,7 @@ func (s *Server) stop() error {
 		c.closeRead()
 	}
 	s.connMu.Unlock()
+	s.scripts.StopForShutdown()
 	s.connWG.Wait()
 	s.closeMetrics()
 	s.checkpoints.wg.Wait()
