@@ -152,6 +152,9 @@ func (c *conn) handle(cmds [][][]byte) {
 		case act.Run != nil:
 			c.submit()
 			reads = 0
+			if act.Run.Flags&commands.PubSub != 0 && act.Run.Flags&commands.Subscribed != 0 {
+				c.writeReplies(slot) // (un)subscribe confirmations go out in order
+			}
 			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
 		default:
 			c.replies[slot] = act.Reply

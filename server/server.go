@@ -236,21 +236,23 @@ func (s *Server) Publish(channel string, msg []byte) int { return s.pubsub.publi
 // Subscribe implements commands.Server.
 func (s *Server) Subscribe(cl *commands.Client, pattern bool, names [][]byte) commands.Replies {
 	c := s.connOf(cl)
-	replies := make(commands.Replies, 0, len(names))
 	kind := "subscribe"
 	if pattern {
 		kind = "psubscribe"
 	}
+	set := subscriptionSet(cl, pattern)
 	for _, n := range names {
 		name := string(n)
-		set := subscriptionSet(cl, pattern)
-		if s.pubsub.add(c, pattern, name) {
-			set[name] = struct{}{}
-		}
-		replies = append(replies, []any{kind, n, int64(cl.Subscriptions())})
+		// The confirmation goes on the wire before any message for name.
+		s.pubsub.subscribe(c, pattern, name, func(added bool) []byte {
+			if added {
+				set[name] = struct{}{}
+			}
+			return commands.AppendReply(nil, []any{kind, n, int64(cl.Subscriptions())})
+		})
 	}
 	s.refreshFeeds()
-	return replies
+	return commands.Replies{} // written above
 }
 
 // Unsubscribe implements commands.Server; no names means all.
