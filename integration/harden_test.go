@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"context"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestSubscribeConfirmationFirst: a subscription's confirmation reaches the
@@ -57,5 +61,135 @@ func TestSubscribeConfirmationFirst(t *testing.T) {
 			}
 		}
 		c.nc.Close()
+	}
+}
+
+// flushedBatch extracts the batch number and keyspace of a flushed payload.
+func flushedBatch(t *testing.T, payload string) (string, uint64) {
+	t.Helper()
+	var p struct {
+		Keyspace string `json:"keyspace"`
+		Batch    uint64 `json:"batch"`
+	}
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		t.Fatalf("payload %q: %v", payload, err)
+	}
+	return p.Keyspace, p.Batch
+}
+
+// TestFeedChurnNeverGoesBack: a client that unsubscribes and subscribes
+// again in one pipeline, over and over, while large writes pour in, never
+// sees a flushed batch number repeat or go back: a stopped feed publishes
+// nothing more, even with events still in its buffer.
+func TestFeedChurnNeverGoesBack(t *testing.T) {
+	s := startServer(t, "--fsync", "never", "--client-output-buffer-limit", "pubsub 0 0 0")
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	value := strings.Repeat("v", 20<<10)
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := s.client(t, nil)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := c.Pipeline()
+				for j := 0; j < 20; j++ {
+					p.Set(ctx, "k"+strconv.Itoa(j), value, 0)
+				}
+				if _, err := p.Exec(ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	c := dialRaw(t, s.Addr)
+	chans := []string{"__mutex@0__:writes", "__mutex@0__:flushed"}
+	c.send(append([]string{"SUBSCRIBE"}, chans...)...)
+	var last uint64
+	seen := 0
+	for round := 0; round < 40; {
+		v, err := psReadValue(c.rd)
+		if err != nil {
+			// A feed that falls behind disconnects its subscribers (the
+			// server says so); a new connection must still never see a
+			// batch go back.
+			if !strings.Contains(s.stderr.String(), "event feed fell behind") {
+				t.Fatalf("round %d: %v\n%s", round, err, s.stderr.String())
+			}
+			c = dialRaw(t, s.Addr)
+			c.send(append([]string{"SUBSCRIBE"}, chans...)...)
+			round++
+			continue
+		}
+		switch v.elems[0].text {
+		case "message":
+			if v.elems[1].text != chans[1] {
+				continue
+			}
+			_, b := flushedBatch(t, v.elems[2].text)
+			if b <= last {
+				t.Fatalf("round %d: batch %d after batch %d", round, b, last)
+			}
+			last = b
+			if seen++; seen%3 == 0 {
+				var p []byte
+				p = encodeCommand(p, append([]string{"UNSUBSCRIBE"}, chans...)...)
+				p = encodeCommand(p, append([]string{"SUBSCRIBE"}, chans...)...)
+				c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := c.nc.Write(p); err != nil {
+					t.Fatal(err)
+				}
+				round++
+			}
+		}
+	}
+}
+
+// TestPatternSeesFirstBatchOfNewKeyspaces: a PSUBSCRIBE __mutex@*__:flushed
+// subscriber sees batch 1 of every keyspace created after it subscribed,
+// even when several connections create and write it at once.
+func TestPatternSeesFirstBatchOfNewKeyspaces(t *testing.T) {
+	s := startServer(t, "--fsync", "never")
+	sub := dialRaw(t, s.Addr)
+	if got := sub.do("PSUBSCRIBE", "__mutex@*__:flushed"); got != `["psubscribe", "__mutex@*__:flushed", :1]` {
+		t.Fatalf("psubscribe: %s", got)
+	}
+	const names, writers = 1500, 4
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := dialRaw(t, s.Addr)
+			for i := 0; i < names; i++ {
+				c.send("SELECT", "t-"+strconv.Itoa(i))
+				c.send("SET", "k", "v")
+				c.read()
+				c.read()
+			}
+		}()
+	}
+	wg.Wait()
+	// Every keyspace had writers batches; the first one must be seen.
+	seen := map[string]bool{}
+	for len(seen) < names {
+		v, err := psReadValue(sub.rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, b := flushedBatch(t, v.elems[3].text)
+		if b == 1 {
+			seen[ks] = true
+		}
+		if b == writers && !seen[ks] {
+			t.Fatalf("keyspace %s: batch 1 missed", ks)
+		}
 	}
 }

@@ -98,6 +98,36 @@ func (p *pubsub) publish(channel string, msg []byte) int {
 	return n
 }
 
+// listenersOf lists every connection that could receive an event or a
+// keyspace notification of keyspace ks.
+func (p *pubsub) listenersOf(ks string) map[*conn]struct{} {
+	prefixes := []string{"__mutex@" + ks + "__:", "__keyspace@" + ks + "__:", "__keyevent@" + ks + "__:"}
+	p.mu.RLock()
+	victims := map[*conn]struct{}{}
+	for ch, subs := range p.channels {
+		for _, pre := range prefixes {
+			if strings.HasPrefix(ch, pre) {
+				for c := range subs {
+					victims[c] = struct{}{}
+				}
+			}
+		}
+	}
+	for pat, subs := range p.patterns {
+		hit := strings.HasPrefix(pat, "__key")
+		for _, kind := range []string{"reads", "writes", "flushed"} {
+			hit = hit || glob.Match(pat, prefixes[0]+kind)
+		}
+		if hit {
+			for c := range subs {
+				victims[c] = struct{}{}
+			}
+		}
+	}
+	p.mu.RUnlock()
+	return victims
+}
+
 // listened reports whether a message on channel would reach anyone.
 func (p *pubsub) listened(channel string) bool {
 	p.mu.RLock()

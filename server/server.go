@@ -32,8 +32,8 @@ type Server struct {
 	pubsub *pubsub
 
 	ksMu      sync.Mutex
-	keyspaces map[string]*mutex.Keyspace     // opened in this process
-	feeds     map[string]*mutex.Subscription // event feeds running, by keyspace
+	keyspaces map[string]*mutex.Keyspace // opened in this process
+	feeds     map[string]*feed           // event feeds running, by keyspace
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
@@ -56,7 +56,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		log:       log,
 		store:     store,
 		keyspaces: map[string]*mutex.Keyspace{},
-		feeds:     map[string]*mutex.Subscription{},
+		feeds:     map[string]*feed{},
 		conns:     map[*conn]struct{}{},
 		shutdown:  make(chan struct{}),
 		started:   time.Now(),
@@ -221,9 +221,14 @@ func (s *Server) Keyspace(name string) (*mutex.Keyspace, error) {
 		return nil, err
 	}
 	s.ksMu.Lock()
+	defer s.ksMu.Unlock()
+	if other, ok := s.keyspaces[name]; ok {
+		return other, nil
+	}
+	// Start its feed (a pattern may already want its events) before anyone
+	// else can find it here and write.
+	s.refreshFeedLocked(name, ks)
 	s.keyspaces[name] = ks
-	s.ksMu.Unlock()
-	s.refreshFeeds() // a pattern may already want its events
 	return ks, nil
 }
 
