@@ -47,7 +47,7 @@ type Server struct {
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps})
+	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +115,31 @@ func (s *Server) Serve(ctx context.Context) error {
 	for _, ln := range s.lns {
 		go s.accept(ln)
 	}
+	fatal, _ := s.store.Fatal()
 	select {
 	case <-ctx.Done():
 	case <-s.shutdown:
+	case <-fatal:
+		return s.stopFatal()
 	}
 	return s.stop()
+}
+
+// stopFatal stops after the store failed for good: nothing more can be
+// served or made durable (every acknowledged write already is), so the
+// connections are closed at once and the error is returned for the process
+// to exit non-zero; a restart on the same --dir recovers.
+func (s *Server) stopFatal() error {
+	_, err := s.store.Fatal()
+	s.Shutdown()
+	s.closeListeners()
+	s.connMu.Lock()
+	for c := range s.conns {
+		c.out.fail()
+	}
+	s.connMu.Unlock()
+	s.store.Close()
+	return fmt.Errorf("stopping: %w", err)
 }
 
 // Shutdown begins a graceful shutdown (SHUTDOWN, signals).
