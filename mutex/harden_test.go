@@ -2,12 +2,16 @@ package mutex
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // TestSubscriptionByteBound: a subscription with a byte bound is dropped
@@ -112,5 +116,50 @@ func TestCloseFlushes(t *testing.T) {
 	}
 	if hits, misses := readKeys(t, s2, keyspace(t, s2, "0"), n); hits <= misses {
 		t.Fatalf("after a clean restart: %d block cache hits, %d misses", hits, misses)
+	}
+}
+
+// TestBackgroundFatalFailsStore: when Pebble reports a fatal error from a
+// background goroutine (here a MANIFEST write failing during a flush), the
+// process does not die: the store fails for good, Fatal reports it, writes
+// get it, and Close returns it without hanging.
+func TestBackgroundFatalFailsStore(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	var on atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if on.Load() && strings.Contains(filepath.Base(op.Path), "MANIFEST") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	s, err := Open(t.TempDir(), Options{FS: fs, MemTableSize: 1 << 20, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keyspace(t, s, "0")
+	on.Store(true)
+	fatal, _ := s.Fatal()
+	val := bytes.Repeat([]byte("v"), 1000)
+	for i := 0; ; i++ {
+		select {
+		case <-fatal:
+		default:
+			// Fill memtables until one is flushed and its MANIFEST edit fails.
+			k.Do(context.Background(), []Op{Put([]byte(fmt.Sprintf("k%d", i)), val)})
+			continue
+		}
+		break
+	}
+	_, ferr := s.Fatal()
+	if !errors.Is(ferr, ErrFatal) || !strings.Contains(ferr.Error(), "MANIFEST") {
+		t.Fatalf("Fatal() = %v, want ErrFatal about the MANIFEST", ferr)
+	}
+	if err := doErr(k, Put(b("after"), b("x"))); !errors.Is(err, ErrFatal) {
+		t.Fatalf("write after the fatal error: %v, want ErrFatal", err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrFatal) {
+		t.Fatalf("Close = %v, want ErrFatal", err)
 	}
 }

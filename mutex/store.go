@@ -315,6 +315,9 @@ func (s *Store) commitFailed(err error) {
 	if s.failErr == nil {
 		s.failErr = err
 		s.failed.Store(true)
+		if !errors.Is(err, ErrFatal) {
+			s.opts.Logger.Error("a write batch could not be committed; writes are refused until the store recovers", "error", err)
+		}
 	}
 }
 
@@ -385,6 +388,7 @@ func (s *Store) recoverFromFailure() error {
 		k.undo = nil
 	}
 	s.setFailed(nil)
+	s.opts.Logger.Info("the store recovered; writes are accepted again")
 	return nil
 }
 
