@@ -142,22 +142,25 @@ func TestBackgroundFatalFailsStore(t *testing.T) {
 	on.Store(true)
 	fatal, _ := s.Fatal()
 	val := bytes.Repeat([]byte("v"), 1000)
-	for i := 0; ; i++ {
-		select {
-		case <-fatal:
-		default:
-			// Fill memtables until one is flushed and its MANIFEST edit fails.
-			k.Do(context.Background(), []Op{Put([]byte(fmt.Sprintf("k%d", i)), val)})
-			continue
+	go func() {
+		// Fill memtables until one is flushed and its MANIFEST edit fails.
+		// A write may then stay stuck inside Pebble: that is why the
+		// store refuses new work instead of queueing it.
+		for i := 0; ; i++ {
+			if k.Do(context.Background(), []Op{Put([]byte(fmt.Sprintf("k%d", i)), val)}) != nil {
+				return
+			}
 		}
-		break
-	}
+	}()
+	recv(t, fatal, "the store's fatal error")
 	_, ferr := s.Fatal()
 	if !errors.Is(ferr, ErrFatal) || !strings.Contains(ferr.Error(), "MANIFEST") {
 		t.Fatalf("Fatal() = %v, want ErrFatal about the MANIFEST", ferr)
 	}
-	if err := doErr(k, Put(b("after"), b("x"))); !errors.Is(err, ErrFatal) {
-		t.Fatalf("write after the fatal error: %v, want ErrFatal", err)
+	for _, name := range []string{"0", "other"} {
+		if err := doErr(keyspace(t, s, name), Put(b("after"), b("x"))); !errors.Is(err, ErrFatal) {
+			t.Fatalf("write in %s after the fatal error: %v, want ErrFatal", name, err)
+		}
 	}
 	if err := s.Close(); !errors.Is(err, ErrFatal) {
 		t.Fatalf("Close = %v, want ErrFatal", err)

@@ -101,10 +101,15 @@ func (k *Keyspace) LastBatch() uint64 { return k.lastSeq.Load() }
 // before it. If the keyspace has too much work queued, Do first waits for
 // room, or until ctx is done (then it returns ctx's error and runs nothing).
 // Once queued, ops run to completion whatever ctx does. Do returns
-// ErrClosed if the store is closing.
+// ErrClosed if the store is closing, and the store's error (ErrFatal) once
+// it has failed for good.
 func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
+	}
+	if k.store.fatal.Load() {
+		_, err := k.store.Fatal()
+		return err // the database may be stuck: queue nothing
 	}
 	weight := min(int64(len(ops)), k.maxQueued)
 	if err := k.queued.Acquire(ctx, weight); err != nil {

@@ -63,6 +63,7 @@ type Store struct {
 	fatalOnce sync.Once
 	fatalErr  error
 	fatalC    chan struct{}
+	fatal     atomic.Bool // fatalC is closed
 
 	mu        sync.Mutex // guards keyspaces and closed
 	keyspaces map[string]*Keyspace
@@ -509,6 +510,8 @@ func (s *Store) fail(err error) {
 	s.fatalOnce.Do(func() {
 		s.fatalErr = fmt.Errorf("%w: %w", ErrFatal, err)
 		s.commitFailed(s.fatalErr)
+		s.opts.Logger.Error("the store failed and cannot recover; restart on the same directory", "error", err)
+		s.fatal.Store(true)
 		close(s.fatalC)
 	})
 }
