@@ -58,7 +58,7 @@ func Decide(cl *Client, args [][]byte) Action {
 	if cmd.Run != nil {
 		return Action{Run: cmd}
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.BuildOp(cl, args)
 	if bad != nil {
 		return Action{Reply: bad}
 	}

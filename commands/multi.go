@@ -174,7 +174,7 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	if cmd.Run != nil {
 		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.BuildOp(c.Client, args)
 	if bad != nil {
 		return bad
 	}

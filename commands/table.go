@@ -81,12 +81,23 @@ type Command struct {
 	// subcommands it has, lower case.
 	Subcommands []string
 
-	// Exactly one of Run and Op is set.
+	// Exactly one of Run, Op and ClientOp is set.
 	// Run executes the command at once and returns its reply.
 	Run func(c *Ctx) any
 	// Op builds the keyspace operation whose Result is the reply, or
 	// returns a non-nil reply (an Error) when the arguments are invalid.
 	Op func(args [][]byte) (mutex.Op, any)
+	// ClientOp is Op for a command that needs the connection's state (SCAN's
+	// cursors belong to the server and the keyspace).
+	ClientOp func(cl *Client, args [][]byte) (mutex.Op, any)
+}
+
+// BuildOp builds the command's op for cl (Op or ClientOp).
+func (c *Command) BuildOp(cl *Client, args [][]byte) (mutex.Op, any) {
+	if c.ClientOp != nil {
+		return c.ClientOp(cl, args)
+	}
+	return c.Op(args)
 }
 
 // Ctx is what a Run handler works with.
@@ -127,8 +138,8 @@ func register(cmds ...*Command) {
 		if _, dup := table[c.Name]; dup {
 			panic("commands: duplicate command " + c.Name)
 		}
-		if (c.Run == nil) == (c.Op == nil) {
-			panic("commands: " + c.Name + " needs exactly one of Run and Op")
+		if n := btoi(c.Run != nil) + btoi(c.Op != nil) + btoi(c.ClientOp != nil); n != 1 {
+			panic("commands: " + c.Name + " needs exactly one of Run, Op and ClientOp")
 		}
 		table[c.Name] = c
 		byUpper[strings.ToUpper(c.Name)] = c
@@ -175,4 +186,11 @@ func UnknownCommand(args [][]byte) Error {
 // Redis does, on one line.
 func clip(a []byte) string {
 	return oneLine(string(a[:min(len(a), 128)]))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

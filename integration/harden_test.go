@@ -193,3 +193,30 @@ func TestPatternSeesFirstBatchOfNewKeyspaces(t *testing.T) {
 		}
 	}
 }
+
+// TestScanCursorBelongsToKeyspace: a SCAN cursor continues in the keyspace
+// it was taken in, from any connection, and is invalid in another one.
+func TestScanCursorBelongsToKeyspace(t *testing.T) {
+	s := startServer(t)
+	a, b := dialRaw(t, s.Addr), dialRaw(t, s.Addr)
+	for _, c := range []*rconn{a, b} {
+		c.do("MSET", "k1", "1", "k2", "2", "k3", "3")
+	}
+	b.do("SELECT", "1")
+	b.do("MSET", "x1", "1", "x2", "2", "x3", "3")
+	v, err := func() (psValue, error) { a.send("SCAN", "0", "COUNT", "1"); return psReadValue(a.rd) }()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cursor := v.elems[0].text
+	if cursor == "0" {
+		t.Fatalf("SCAN 0 COUNT 1 ended the scan: %s", v)
+	}
+	if got := b.do("SCAN", cursor, "COUNT", "1"); got != "-ERR invalid cursor (unknown or expired)" {
+		t.Fatalf("db 0's cursor in db 1: %s", got)
+	}
+	b.do("SELECT", "0")
+	if got := b.do("SCAN", cursor, "COUNT", "1"); !strings.HasSuffix(got, `["k2"]]`) {
+		t.Fatalf("db 0's cursor on another connection in db 0: %s", got)
+	}
+}

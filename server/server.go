@@ -35,6 +35,9 @@ type Server struct {
 	keyspaces map[string]*mutex.Keyspace // opened in this process
 	feeds     map[string]*feed           // event feeds running, by keyspace
 
+	cursorsMu sync.Mutex
+	cursors   map[string]*commands.ScanCursors // SCAN cursors, by keyspace (server/scan.go)
+
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
 	lns      []net.Listener
