@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -164,5 +165,25 @@ func TestBackgroundFatalFailsStore(t *testing.T) {
 	}
 	if err := s.Close(); !errors.Is(err, ErrFatal) {
 		t.Fatalf("Close = %v, want ErrFatal", err)
+	}
+}
+
+// TestIdleKeyspaceHoldsNoGoroutine: a keyspace runs a goroutine only while
+// it has work; used again, it goes on with its batch numbers.
+func TestIdleKeyspaceHoldsNoGoroutine(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	base := runtime.NumGoroutine()
+	const n = 2000
+	for i := 0; i < n; i++ {
+		put(t, keyspace(t, s, fmt.Sprintf("tenant-%d", i)), "k", "v")
+	}
+	waitUntil(t, "idle keyspaces to stop their goroutines", func() bool { return runtime.NumGoroutine() < base+n/10 })
+	k := keyspace(t, s, "tenant-7")
+	if got := afterWrite(t, k); got != 1 {
+		t.Fatalf("AFTERWRITE of an idle keyspace = %d, want 1", got)
+	}
+	put(t, k, "k", "w")
+	if got, last := get(t, k, "k"), k.LastBatch(); got != "w" || last != 2 {
+		t.Fatalf("after re-activation: k=%q, batch %d; want w, 2", got, last)
 	}
 }

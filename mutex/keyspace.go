@@ -14,7 +14,10 @@ import (
 // Its methods are safe for concurrent use.
 //
 // One goroutine (run) owns the queues and drives the phases; submitters only
-// append to the inbox and wait.
+// append to the inbox and wait. It runs only while there is work: the
+// submission that finds it stopped starts it, and it stops once its inbox
+// and queues are empty, so an idle keyspace holds no goroutine (its batch
+// number, watches and subscriptions live in the struct).
 type Keyspace struct {
 	store  *Store
 	name   string
@@ -28,6 +31,7 @@ type Keyspace struct {
 	inMu    sync.Mutex
 	inbox   []*request
 	closing bool
+	running bool // run's goroutine exists (guarded by inMu)
 	wake    chan struct{} // capacity 1: "the inbox has something"
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
@@ -125,10 +129,19 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		return ErrClosed
 	}
 	k.inbox = append(k.inbox, req)
+	start := !k.running
+	if start {
+		k.running = true
+		k.store.wg.Add(1) // before Close's Wait: closing is still false
+	}
 	k.inMu.Unlock()
-	select {
-	case k.wake <- struct{}{}:
-	default:
+	if start {
+		go k.run()
+	} else {
+		select {
+		case k.wake <- struct{}{}:
+		default:
+		}
 	}
 	<-req.done
 	req.ops = nil
@@ -140,14 +153,44 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 // request, and they are the hot path.
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
 
+// close makes the keyspace refuse new work; its goroutine, if running,
+// finishes what is queued and stops; an idle keyspace is cleaned up here.
 func (k *Keyspace) close() {
 	k.inMu.Lock()
 	k.closing = true
+	running := k.running
 	k.inMu.Unlock()
+	if !running {
+		k.stopped()
+		return
+	}
 	select {
 	case k.wake <- struct{}{}:
 	default:
 	}
+}
+
+// stopped releases what a closed keyspace holds.
+func (k *Keyspace) stopped() {
+	k.store.dbMu.RLock()
+	if k.snap != nil {
+		k.snap.Close()
+		k.snap = nil
+	}
+	k.store.dbMu.RUnlock()
+	k.endSubscriptions()
+}
+
+// idle stops run's goroutine when nothing was submitted since its last
+// look, and reports whether it did. Caller has no queued work.
+func (k *Keyspace) idle() bool {
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	if len(k.inbox) > 0 || k.closing {
+		return false
+	}
+	k.running = false
+	return true
 }
 
 // run is the state machine: it alternates read and write phases while
@@ -167,16 +210,13 @@ func (k *Keyspace) run() {
 			k.writePhase()
 			lastWasWrite = true
 		case closing:
-			k.store.dbMu.RLock()
-			if k.snap != nil {
-				k.snap.Close()
-				k.snap = nil
-			}
-			k.store.dbMu.RUnlock()
-			k.endSubscriptions()
+			k.stopped()
 			return
 		default:
-			<-k.wake
+			if k.idle() {
+				// A failed batch's snapshot stays for recovery (snap).
+				return
+			}
 		}
 	}
 }

@@ -202,9 +202,7 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 		}
 		return other, nil
 	}
-	s.keyspaces[name] = k
-	s.wg.Add(1)
-	go k.run()
+	s.keyspaces[name] = k // its goroutine starts with its first work (Do)
 	return k, nil
 }
 
