@@ -31,7 +31,7 @@ type Keyspace struct {
 	inMu    sync.Mutex
 	inbox   []*request
 	closing bool
-	running bool // run's goroutine exists (guarded by inMu)
+	running bool          // run's goroutine exists (guarded by inMu)
 	wake    chan struct{} // capacity 1: "the inbox has something"
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
