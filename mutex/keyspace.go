@@ -32,7 +32,6 @@ type Keyspace struct {
 	inbox   []*request
 	closing bool
 	running bool          // run's goroutine exists (guarded by inMu)
-	wake    chan struct{} // capacity 1: "the inbox has something"
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
 	subsMu  sync.Mutex
@@ -71,7 +70,6 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		seqKey:    keyspacePrefix(tagSeq, name),
 		queued:    semaphore.NewWeighted(int64(s.opts.MaxQueuedOps)),
 		maxQueued: int64(s.opts.MaxQueuedOps),
-		wake:      make(chan struct{}, 1),
 	}
 	k.end = prefixEnd(k.prefix)
 	if s.db == nil {
@@ -136,12 +134,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	}
 	k.inMu.Unlock()
 	if start {
-		go k.run()
-	} else {
-		select {
-		case k.wake <- struct{}{}:
-		default:
-		}
+		go k.run() // else the running goroutine takes it in before it stops
 	}
 	<-req.done
 	req.ops = nil
@@ -162,12 +155,8 @@ func (k *Keyspace) close() {
 	k.inMu.Unlock()
 	if !running {
 		k.stopped()
-		return
 	}
-	select {
-	case k.wake <- struct{}{}:
-	default:
-	}
+	// else run sees closing once its inbox is empty
 }
 
 // stopped releases what a closed keyspace holds.
