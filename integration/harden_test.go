@@ -220,3 +220,51 @@ func TestScanCursorBelongsToKeyspace(t *testing.T) {
 		t.Fatalf("db 0's cursor on another connection in db 0: %s", got)
 	}
 }
+
+// TestKeyspacesCommand: KEYSPACES lists every keyspace holding data once,
+// cursor by cursor, with MATCH filtering the names.
+func TestKeyspacesCommand(t *testing.T) {
+	s := startServer(t)
+	c := dialRaw(t, s.Addr)
+	want := map[string]bool{"0": true}
+	c.do("SET", "a", "1")
+	for i := 0; i < 25; i++ {
+		name := "tenant-" + strconv.Itoa(i)
+		c.do("SELECT", name)
+		c.do("SET", "k", "v")
+		want[name] = true
+	}
+	c.do("SELECT", "empty") // opened, never written: holds nothing
+	got := map[string]bool{}
+	cursor := "0"
+	for rounds := 0; ; rounds++ {
+		c.send("KEYSPACES", cursor, "COUNT", "10")
+		v, err := psReadValue(c.rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range v.elems[1].elems {
+			if got[e.text] {
+				t.Fatalf("keyspace %s listed twice", e.text)
+			}
+			got[e.text] = true
+		}
+		if cursor = v.elems[0].text; cursor == "0" {
+			break
+		}
+		if rounds > 10 {
+			t.Fatal("KEYSPACES does not end")
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("KEYSPACES listed %v, want %v", got, want)
+	}
+	for n := range want {
+		if !got[n] {
+			t.Fatalf("KEYSPACES missed %s", n)
+		}
+	}
+	if r := c.do("KEYSPACES", "0", "MATCH", "tenant-1?", "COUNT", "100"); !strings.HasPrefix(r, `["0", [`) || strings.Count(r, "tenant-1") != 10 {
+		t.Fatalf("KEYSPACES 0 MATCH tenant-1? COUNT 100: %s", r)
+	}
+}

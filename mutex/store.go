@@ -540,3 +540,34 @@ func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
 	}()
 	return b.Commit(opts)
 }
+
+// ListKeyspaces lists up to n of the keyspaces that have committed a batch,
+// in their stored order (by name length, then bytes), from the opaque
+// position start (nil: the beginning). It returns the position to go on
+// from, nil once the list is complete. It reads the store's batch-number
+// keys only, never the keyspaces' data.
+func (s *Store) ListKeyspaces(start []byte, n int) (names []string, next []byte, err error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return nil, nil, s.Failed()
+	}
+	lower := []byte{tagSeq}
+	if start != nil {
+		lower = start
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{tagSeq + 1}})
+	if err != nil {
+		return nil, nil, err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		if len(names) == n {
+			next = bytes.Clone(it.Key())
+			break
+		}
+		if name, ok := decodeKeyspaceName(it.Key()); ok {
+			names = append(names, name)
+		}
+	}
+	return names, next, it.Close()
+}

@@ -20,3 +20,8 @@ func (c *conn) ScanCursors(keyspace string) *commands.ScanCursors {
 	}
 	return t
 }
+
+// ListKeyspaces implements commands.KeyspaceLister.
+func (c *conn) ListKeyspaces(start []byte, n int) ([]string, []byte, error) {
+	return c.s.store.ListKeyspaces(start, n)
+}
