@@ -141,6 +141,9 @@ func register(cmds ...*Command) {
 		if n := btoi(c.Run != nil) + btoi(c.Op != nil) + btoi(c.ClientOp != nil); n != 1 {
 			panic("commands: " + c.Name + " needs exactly one of Run, Op and ClientOp")
 		}
+		if c.Summary == "" {
+			c.Summary = summaries[c.Name]
+		}
 		table[c.Name] = c
 		byUpper[strings.ToUpper(c.Name)] = c
 	}
