@@ -268,3 +268,42 @@ func TestKeyspacesCommand(t *testing.T) {
 		t.Fatalf("KEYSPACES 0 MATCH tenant-1? COUNT 100: %s", r)
 	}
 }
+
+// TestRepliesWaitForPubSubFlush: while a flusher is stuck writing a pub/sub
+// message to a client that does not read, the client's own replies do not
+// pile up in the server: it stops taking its requests instead.
+func TestRepliesWaitForPubSubFlush(t *testing.T) {
+	s := startServer(t, "--client-output-buffer-limit", "pubsub 0 0 0")
+	nc := psDialStalled(t, s.Addr, []string{"SUBSCRIBE", "ch"})
+	pub := s.client(t, nil)
+	ctx := context.Background()
+	// A big message: the flusher blocks writing it to the full socket.
+	psPollInt(t, "subscribers of ch", func() (int64, error) {
+		m, err := pub.PubSubNumSub(ctx, "ch").Result()
+		return m["ch"], err
+	}, func(n int64) bool { return n == 1 })
+	if err := pub.Publish(ctx, "ch", strings.Repeat("m", 8<<20)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := psRSS(s.cmd.Process.Pid, "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 256 MiB of PING replies, sent until the server stops reading.
+	ping := encodeCommand(nil, "PING", strings.Repeat("p", 1<<20))
+	sent := 0
+	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for ; sent < 256; sent++ {
+		if _, err := nc.Write(ping); err != nil {
+			break
+		}
+	}
+	after, err := psRSS(s.cmd.Process.Pid, "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d MiB of PINGs taken; server RSS %d → %d MiB", sent, before>>10, after>>10)
+	if grown := (after - before) >> 10; grown > 64 {
+		t.Fatalf("the server's RSS grew by %d MiB while its replies could not be written", grown)
+	}
+}
