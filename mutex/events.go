@@ -131,6 +131,15 @@ func (k *Keyspace) Subscribe(buffer int) *Subscription {
 // larger than maxBytes on its own is still delivered to an empty
 // subscription.
 func (k *Keyspace) SubscribeLimits(buffer int, maxBytes int64) *Subscription {
+	k.inMu.Lock() // the keyspace is not evicted while a subscription registers
+	if k.evicted {
+		k.inMu.Unlock()
+		if live, err := k.live(); err == nil {
+			return live.SubscribeLimits(buffer, maxBytes)
+		}
+		k.inMu.Lock()
+	}
+	defer k.inMu.Unlock()
 	c := make(chan Event, max(buffer, 1))
 	s := &Subscription{C: c, c: c, ks: k, maxBytes: maxBytes}
 	k.subsMu.Lock()

@@ -187,3 +187,42 @@ func TestIdleKeyspaceHoldsNoGoroutine(t *testing.T) {
 		t.Fatalf("after re-activation: k=%q, batch %d; want w, 2", got, last)
 	}
 }
+
+// TestIdleKeyspacesAreEvicted: keyspaces idle since the previous sweep
+// leave memory; one with a watch or a subscription stays; an evicted one
+// used through an old pointer goes on where it was.
+func TestIdleKeyspacesAreEvicted(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	first := keyspace(t, s, "tenant-0")
+	put(t, first, "k", "v")
+	watched := keyspace(t, s, "watched")
+	put(t, watched, "k", "v")
+	w := watched.Watch(b("k"))
+	defer w.Close()
+	subscribed := keyspace(t, s, "subscribed")
+	sub := subscribed.Subscribe(1 << 20)
+	defer sub.Close()
+	const n = 10 * minSweep
+	for i := 1; i < n; i++ {
+		put(t, keyspace(t, s, fmt.Sprintf("tenant-%d", i)), "k", "v")
+	}
+	resident := 0
+	s.Resident(func(*Keyspace) { resident++ })
+	if resident > n/2 {
+		t.Fatalf("%d of %d idle keyspaces still resident", resident, n)
+	}
+	// The old pointer forwards to the live instance; numbers go on.
+	put(t, first, "k", "w")
+	if got, last := get(t, first, "k"), first.LastBatch(); got != "w" || last != 2 {
+		t.Fatalf("evicted keyspace used again: k=%q batch %d, want w 2", got, last)
+	}
+	// The watch still sees writes, through any pointer.
+	put(t, keyspace(t, s, "watched"), "k", "x")
+	if !w.Changed() {
+		t.Fatal("a write to a watched key of a keyspace that was kept resident did not mark the watch")
+	}
+	put(t, keyspace(t, s, "subscribed"), "k", "x")
+	if e := recv(t, sub.C, "the subscribed keyspace's writes event"); e.Kind != EventWrites {
+		t.Fatalf("event %v, want writes", e.Kind)
+	}
+}

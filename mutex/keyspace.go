@@ -32,6 +32,8 @@ type Keyspace struct {
 	inbox   []*request
 	closing bool
 	running bool          // run's goroutine exists (guarded by inMu)
+	evicted bool          // dropped from the store's registry (guarded by inMu): see Store.sweep
+	used    atomic.Bool   // submitted to since the last sweep
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
 	subsMu  sync.Mutex
@@ -95,7 +97,25 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 func (k *Keyspace) Name() string { return k.name }
 
 // LastBatch returns the number of the last committed batch (0 if none).
-func (k *Keyspace) LastBatch() uint64 { return k.lastSeq.Load() }
+func (k *Keyspace) LastBatch() uint64 {
+	k.inMu.Lock()
+	evicted := k.evicted
+	k.inMu.Unlock()
+	if evicted {
+		if live, err := k.live(); err == nil {
+			return live.LastBatch()
+		}
+	}
+	return k.lastSeq.Load()
+}
+
+// LastBatchResident is LastBatch for a keyspace known to be resident (see
+// Store.Resident, whose lock forbids LastBatch's forwarding).
+func (k *Keyspace) LastBatchResident() uint64 { return k.lastSeq.Load() }
+
+// live returns the keyspace's current instance: k itself, or, once k was
+// evicted as idle, the one the store has now (read again from disk).
+func (k *Keyspace) live() (*Keyspace, error) { return k.store.Keyspace(k.name) }
 
 // Do queues ops as one client's sequence and waits until all have run; each
 // op's Result and Err are then set. The ops run in order: consecutive ops of
@@ -113,6 +133,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		_, err := k.store.Fatal()
 		return err // the database may be stuck: queue nothing
 	}
+	k.used.Store(true)
 	weight := min(int64(len(ops)), k.maxQueued)
 	if err := k.queued.Acquire(ctx, weight); err != nil {
 		return err
@@ -121,6 +142,15 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	req := requestPool.Get().(*request)
 	req.ops, req.next = ops, 0
 	k.inMu.Lock()
+	if k.evicted {
+		k.inMu.Unlock()
+		requestPool.Put(req)
+		live, err := k.live()
+		if err != nil {
+			return err
+		}
+		return live.Do(ctx, ops)
+	}
 	if k.closing {
 		k.inMu.Unlock()
 		requestPool.Put(req)

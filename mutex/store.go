@@ -31,6 +31,10 @@ type Options struct {
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
 	FS vfs.FS
+	// OnKeyspace, if set, is called with each keyspace instance the store
+	// creates (again, after an eviction), before anyone else can use it.
+	// The store's lock is held: it must not call back into the store.
+	OnKeyspace func(*Keyspace)
 	// Logger receives Pebble's log: errors at Error, its informational
 	// lines at Debug (shown at --loglevel verbose). Nil discards them.
 	Logger *slog.Logger
@@ -65,8 +69,9 @@ type Store struct {
 	fatalC    chan struct{}
 	fatal     atomic.Bool // fatalC is closed
 
-	mu        sync.Mutex // guards keyspaces and closed
-	keyspaces map[string]*Keyspace
+	mu        sync.Mutex           // guards keyspaces and closed
+	keyspaces map[string]*Keyspace // resident: in use, or used since the last sweep
+	sweepAt   int                  // resident count at which the next creation sweeps
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -201,6 +206,13 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 			return nil, ErrClosed
 		}
 		return other, nil
+	}
+	if len(s.keyspaces) >= s.sweepAt {
+		s.sweep()
+	}
+	k.used.Store(true) // not evicted before its first use
+	if s.opts.OnKeyspace != nil {
+		s.opts.OnKeyspace(k) // before anyone else can find it
 	}
 	s.keyspaces[name] = k // its goroutine starts with its first work (Do)
 	return k, nil
@@ -570,4 +582,41 @@ func (s *Store) ListKeyspaces(start []byte, n int) (names []string, next []byte,
 		}
 	}
 	return names, next, it.Close()
+}
+
+// minSweep is the number of resident keyspaces below which none is evicted.
+const minSweep = 1024
+
+// sweep evicts the keyspaces idle since the previous sweep: no goroutine,
+// nothing queued, no watch, no subscription, no failed batch to undo, and
+// no submission since the previous sweep (a second chance, so that a busy
+// keyspace is not dropped between two pipelines). An evicted keyspace
+// keeps nothing in memory: its batch number is on disk, and the next use
+// of its name creates it again; stale pointers to it forward (Keyspace.live).
+// Sweeps run on creation, when the resident count doubles, so they cost
+// O(1) per creation. Caller holds s.mu and dbMu for reading (snap, undo).
+func (s *Store) sweep() {
+	for name, k := range s.keyspaces {
+		if k.used.Swap(false) {
+			continue
+		}
+		k.inMu.Lock()
+		if !k.running && len(k.inbox) == 0 && !k.closing && k.nsubs.Load() == 0 && k.watches.n.Load() == 0 &&
+			k.snap == nil && len(k.undo) == 0 {
+			k.evicted = true
+			delete(s.keyspaces, name)
+		}
+		k.inMu.Unlock()
+	}
+	s.sweepAt = max(minSweep, 2*len(s.keyspaces))
+}
+
+// Resident calls fn for every keyspace currently in memory (the others are
+// idle, with no watch or subscription). fn must not call into the store.
+func (s *Store) Resident(fn func(*Keyspace)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keyspaces {
+		fn(k)
+	}
 }

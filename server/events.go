@@ -68,10 +68,14 @@ func (s *Server) feedWanted(name string) bool {
 // refreshFeeds starts the feeds that subscriptions now need and stops the
 // others.
 func (s *Server) refreshFeeds() {
+	// Keyspaces not in memory have no subscription, hence no feed; if one
+	// becomes wanted, keyspaceCreated starts it when the keyspace is used.
+	var resident []*mutex.Keyspace
+	s.store.Resident(func(k *mutex.Keyspace) { resident = append(resident, k) })
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
-	for name, ks := range s.keyspaces {
-		s.refreshFeedLocked(name, ks)
+	for _, ks := range resident {
+		s.refreshFeedLocked(ks.Name(), ks)
 	}
 }
 
@@ -122,10 +126,8 @@ func (s *Server) runFeed(f *feed) {
 		for c := range victims {
 			c.out.fail()
 		}
-		if ks, ok := s.keyspaces[f.ks]; ok {
-			s.refreshFeedLocked(f.ks, ks)
-		}
 		s.ksMu.Unlock()
+		s.refreshFeeds()
 	}
 }
 

@@ -31,9 +31,8 @@ type Server struct {
 
 	pubsub *pubsub
 
-	ksMu      sync.Mutex
-	keyspaces map[string]*mutex.Keyspace // opened in this process
-	feeds     map[string]*feed           // event feeds running, by keyspace
+	ksMu  sync.Mutex       // guards feeds; taken after the store's lock (OnKeyspace)
+	feeds map[string]*feed // event feeds running, by keyspace
 
 	cursorsMu sync.Mutex
 	cursors   map[string]*commands.ScanCursors // SCAN cursors, by keyspace (server/scan.go)
@@ -50,19 +49,20 @@ type Server struct {
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log})
+	s := &Server{}
+	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
+		OnKeyspace: s.keyspaceCreated})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		store:     store,
-		keyspaces: map[string]*mutex.Keyspace{},
-		feeds:     map[string]*feed{},
-		conns:     map[*conn]struct{}{},
-		shutdown:  make(chan struct{}),
-		started:   time.Now(),
+	*s = Server{
+		cfg:      cfg,
+		log:      log,
+		store:    store,
+		feeds:    map[string]*feed{},
+		conns:    map[*conn]struct{}{},
+		shutdown: make(chan struct{}),
+		started:  time.Now(),
 	}
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	return s, nil
@@ -113,8 +113,7 @@ func (s *Server) Addrs() []string {
 // gracefully: it stops accepting, lets every connection finish the pipeline
 // it is running, finishes the queued phases and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
-	known, _ := s.store.Keyspaces()
-	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync, "keyspaces", known)
+	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync)
 	for _, ln := range s.lns {
 		go s.accept(ln)
 	}
@@ -232,27 +231,15 @@ func (s *Server) removeConn(c *conn) {
 }
 
 // Keyspace opens a keyspace (commands.Server).
-func (s *Server) Keyspace(name string) (*mutex.Keyspace, error) {
-	s.ksMu.Lock()
-	ks, ok := s.keyspaces[name]
-	s.ksMu.Unlock()
-	if ok {
-		return ks, nil
-	}
-	ks, err := s.store.Keyspace(name)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) Keyspace(name string) (*mutex.Keyspace, error) { return s.store.Keyspace(name) }
+
+// keyspaceCreated starts the feed of a keyspace the store creates, if a
+// subscription (a pattern) already wants its events, before anyone else can
+// find it and write (mutex.Options.OnKeyspace).
+func (s *Server) keyspaceCreated(ks *mutex.Keyspace) {
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
-	if other, ok := s.keyspaces[name]; ok {
-		return other, nil
-	}
-	// Start its feed (a pattern may already want its events) before anyone
-	// else can find it here and write.
-	s.refreshFeedLocked(name, ks)
-	s.keyspaces[name] = ks
-	return ks, nil
+	s.refreshFeedLocked(ks.Name(), ks)
 }
 
 // Databases implements commands.Server.
@@ -369,11 +356,9 @@ func (s *Server) Info(section string) string {
 	}
 	add("persistence", "loading:0", "aof_enabled:1", "fsync:"+s.cfg.Fsync, "store_status:"+failed)
 	var ks []string
-	s.ksMu.Lock()
-	for name, k := range s.keyspaces {
-		ks = append(ks, fmt.Sprintf("%s:last_batch=%d", name, k.LastBatch()))
-	}
-	s.ksMu.Unlock()
+	s.store.Resident(func(k *mutex.Keyspace) {
+		ks = append(ks, fmt.Sprintf("%s:last_batch=%d", k.Name(), k.LastBatchResident()))
+	})
 	add("keyspace", ks...)
 	return string(b)
 }
