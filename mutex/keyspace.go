@@ -164,7 +164,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	}
 	k.inMu.Unlock()
 	if start {
-		go k.run() // else the running goroutine takes it in before it stops
+		k.run(req, true) // returns once req has run; else the runner takes it in
 	}
 	<-req.done
 	req.ops = nil
@@ -216,10 +216,21 @@ func (k *Keyspace) idle() bool {
 // either has work, a write phase after a read phase and vice versa, so
 // neither starves the other. Whatever arrives during a phase is taken in
 // after it, for the next phase of its kind.
-func (k *Keyspace) run() {
-	defer k.store.wg.Done()
-	lastWasWrite := true
+//
+// The submitter that finds the keyspace stopped runs it itself (Do), on
+// its own goroutine, whose stack has grown already (a fresh goroutine per
+// activation spent most of a one-write tenant's time growing its stack);
+// once its own ops have run, it hands what is left to a new goroutine.
+// own is that submitter's request (nil on the handed-over goroutine).
+func (k *Keyspace) run(own *request, lastWasWrite bool) {
 	for {
+		if own != nil && len(own.done) > 0 {
+			if k.hasWork() {
+				go k.run(nil, lastWasWrite) // keeps the store's wg count
+				return
+			}
+			own = nil // nothing left: stop below, as the goroutine would
+		}
 		closing := k.takeInbox()
 		switch {
 		case len(k.reads) > 0 && (lastWasWrite || len(k.writes) == 0):
@@ -230,14 +241,27 @@ func (k *Keyspace) run() {
 			lastWasWrite = true
 		case closing:
 			k.stopped()
+			k.store.wg.Done()
 			return
 		default:
 			if k.idle() {
 				// A failed batch's snapshot stays for recovery (snap).
+				k.store.wg.Done()
 				return
 			}
 		}
 	}
+}
+
+// hasWork reports whether anything is queued or submitted, or the keyspace
+// is closing (the runner must go on). Only the runner calls it.
+func (k *Keyspace) hasWork() bool {
+	if len(k.reads) > 0 || len(k.writes) > 0 {
+		return true
+	}
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	return len(k.inbox) > 0 || k.closing
 }
 
 // takeInbox routes every submitted request to its queue and reports whether
