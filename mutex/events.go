@@ -131,15 +131,30 @@ func (k *Keyspace) Subscribe(buffer int) *Subscription {
 // larger than maxBytes on its own is still delivered to an empty
 // subscription.
 func (k *Keyspace) SubscribeLimits(buffer int, maxBytes int64) *Subscription {
-	k.inMu.Lock() // the keyspace is not evicted while a subscription registers
-	if k.evicted {
-		k.inMu.Unlock()
-		if live, err := k.live(); err == nil {
-			return live.SubscribeLimits(buffer, maxBytes)
-		}
-		k.inMu.Lock()
+	if s := k.SubscribeResident(buffer, maxBytes); s != nil {
+		return s
 	}
+	if live, err := k.live(); err == nil {
+		return live.SubscribeLimits(buffer, maxBytes)
+	}
+	k.inMu.Lock()
 	defer k.inMu.Unlock()
+	return k.subscribeLocked(buffer, maxBytes)
+}
+
+// SubscribeResident is SubscribeLimits on this instance only: nil if it
+// was evicted (Store.sweep). It never calls into the store, so it may be
+// called under Options.OnKeyspace's lock or with locks that hook takes.
+func (k *Keyspace) SubscribeResident(buffer int, maxBytes int64) *Subscription {
+	k.inMu.Lock() // the keyspace is not evicted while a subscription registers
+	defer k.inMu.Unlock()
+	if k.evicted {
+		return nil
+	}
+	return k.subscribeLocked(buffer, maxBytes)
+}
+
+func (k *Keyspace) subscribeLocked(buffer int, maxBytes int64) *Subscription {
 	c := make(chan Event, max(buffer, 1))
 	s := &Subscription{C: c, c: c, ks: k, maxBytes: maxBytes}
 	k.subsMu.Lock()

@@ -85,7 +85,13 @@ func (s *Server) refreshFeedLocked(name string, ks *mutex.Keyspace) {
 	f, running := s.feeds[name]
 	switch {
 	case wanted && !running:
-		f = &feed{ks: name, sub: ks.SubscribeLimits(feedBuffer, feedBytes)}
+		// An evicted instance has no subscriber to serve: the next use of
+		// the keyspace creates it again, and keyspaceCreated starts its feed.
+		sub := ks.SubscribeResident(feedBuffer, feedBytes)
+		if sub == nil {
+			return
+		}
+		f = &feed{ks: name, sub: sub}
 		s.feeds[name] = f
 		go s.runFeed(f)
 	case !wanted && running:
