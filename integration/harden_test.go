@@ -307,3 +307,42 @@ func TestRepliesWaitForPubSubFlush(t *testing.T) {
 		t.Fatalf("the server's RSS grew by %d MiB while its replies could not be written", grown)
 	}
 }
+
+// TestEvictedKeyspaceEvents: a keyspace dropped from memory as idle still
+// delivers its events to a subscription made meanwhile, with its batch
+// numbers going on.
+func TestEvictedKeyspaceEvents(t *testing.T) {
+	s := startServer(t, "--fsync", "never")
+	c := dialRaw(t, s.Addr)
+	var b []byte
+	const n = 5000 // several sweeps: tenant-5 is idle long before the end
+	for i := 0; i < n; i++ {
+		b = encodeCommand(b, "SELECT", "tenant-"+strconv.Itoa(i))
+		b = encodeCommand(b, "SET", "k", "v")
+	}
+	c.nc.Write(b)
+	for i := 0; i < 2*n; i++ {
+		if r := c.read(); r != "+OK" {
+			t.Fatalf("reply %d: %s", i, r)
+		}
+	}
+	sub := dialRaw(t, s.Addr)
+	if r := sub.do("SUBSCRIBE", "__mutex@tenant-5__:flushed"); r != `["subscribe", "__mutex@tenant-5__:flushed", :1]` {
+		t.Fatal(r)
+	}
+	w := dialRaw(t, s.Addr)
+	w.do("SELECT", "tenant-5")
+	if r := w.do("SET", "k", "w"); r != "+OK" {
+		t.Fatal(r)
+	}
+	v, err := psReadValue(sub.rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks, batch := flushedBatch(t, v.elems[2].text); ks != "tenant-5" || batch != 2 {
+		t.Fatalf("flushed event %s, want tenant-5 batch 2", v)
+	}
+	if r := w.do("GET", "k"); r != `"w"` {
+		t.Fatalf("GET k in tenant-5: %s", r)
+	}
+}
