@@ -93,6 +93,7 @@ func TestBlockCacheAfterWALReplay(t *testing.T) {
 		t.Fatalf("the reopened store flushed nothing: no WAL was replayed, the test tests nothing")
 	}
 	hits, misses := readKeys(t, s2, keyspace(t, s2, "0"), n)
+	t.Logf("after a WAL replay: %d block cache hits, %d misses", hits, misses)
 	if hits <= misses {
 		t.Fatalf("after a WAL replay: %d block cache hits, %d misses; the recovered tables are not cached", hits, misses)
 	}
