@@ -102,9 +102,9 @@ const (
 	smallScan = 128
 )
 
-func encodeBound(bound []byte) uint64 {
+func encodeBound(cursors *ScanCursors, bound []byte) uint64 {
 	if len(bound) > derivedBoundMax {
-		return saveCursor(bytes.Clone(bound))
+		return cursors.save(bytes.Clone(bound))
 	}
 	var b [8]byte
 	copy(b[1:], bound)
@@ -112,7 +112,7 @@ func encodeBound(bound []byte) uint64 {
 }
 
 // decodeCursor returns the bound a cursor resumes at (nil: the start).
-func decodeCursor(c uint64) ([]byte, any) {
+func decodeCursor(cursors *ScanCursors, c uint64) ([]byte, any) {
 	switch {
 	case c == 0:
 		return nil, nil
@@ -122,7 +122,7 @@ func decodeCursor(c uint64) ([]byte, any) {
 		binary.BigEndian.PutUint64(b[:], c)
 		return bytes.Clone(b[1 : 1+n]), nil
 	}
-	bound, ok := loadCursor(c)
+	bound, ok := cursors.load(c)
 	if !ok {
 		return nil, Error("ERR invalid cursor (unknown or expired)")
 	}
@@ -145,7 +145,8 @@ type scanArgs struct {
 	pattern  string
 	count    int
 	noValues bool
-	bad      any // an option error: Redis reports it only for an existing key
+	bad      any          // an option error: Redis reports it only for an existing key
+	cursors  *ScanCursors // where long resume points are kept (the keyspace's)
 }
 
 // parseScanArgs parses "cursor [MATCH pattern] [COUNT count] [NOVALUES]"
@@ -225,7 +226,7 @@ func scanColl(r *mutex.Reader, key []byte, t mutex.Type, s scanArgs, withValues 
 	if s.bad != nil {
 		return s.bad, nil
 	}
-	start, bad := decodeCursor(s.cursor)
+	start, bad := decodeCursor(s.cursors, s.cursor)
 	if bad != nil {
 		return bad, nil
 	}
@@ -256,7 +257,7 @@ func scanColl(r *mutex.Reader, key []byte, t mutex.Type, s scanArgs, withValues 
 	}
 	cursor := "0"
 	if next != nil {
-		cursor = strconv.FormatUint(encodeBound(separator(last, next)), 10)
+		cursor = strconv.FormatUint(encodeBound(s.cursors, separator(last, next)), 10)
 	}
 	return []any{cursor, out}, nil
 }

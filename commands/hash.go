@@ -51,7 +51,7 @@ func init() {
 			Summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."}),
 		key1(&Command{Name: "hrandfield", Arity: -2, Flags: Read, Op: hrandfieldOp,
 			Summary: "Returns one or more random fields from a hash."}),
-		key1(&Command{Name: "hscan", Arity: -3, Flags: Read, Op: hscanOp,
+		key1(&Command{Name: "hscan", Arity: -3, Flags: Read, OpCtx: hscanOp,
 			Summary: "Iterates over fields and values of a hash, in field order."}),
 	)
 }
@@ -526,12 +526,13 @@ func hrandfieldOp(args [][]byte) (mutex.Op, any) {
 	}), nil
 }
 
-func hscanOp(args [][]byte) (mutex.Op, any) {
-	key := args[1]
-	s, bad := parseScanArgs(args[2:], true)
+func hscanOp(c *Ctx) (mutex.Op, any) {
+	key := c.Args[1]
+	s, bad := parseScanArgs(c.Args[2:], true)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
+	s.cursors = cursorsOf(c.Client)
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		return scanColl(r, key, mutex.TypeHash, s, !s.noValues)
 	}), nil

@@ -52,7 +52,7 @@ func init() {
 			Summary: "Returns the difference of multiple sets."}),
 		&Command{Name: "sdiffstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setDiff, "sdiffstore"),
 			Summary: "Stores the difference of multiple sets in a key."},
-		key1(&Command{Name: "sscan", Arity: -3, Flags: Read, Op: sscanOp,
+		key1(&Command{Name: "sscan", Arity: -3, Flags: Read, OpCtx: sscanOp,
 			Summary: "Iterates over members of a set, in member order."}),
 	)
 }
@@ -485,12 +485,13 @@ func setStoreOp(op setAlgebra, event string) func([][]byte) (mutex.Op, any) {
 	}
 }
 
-func sscanOp(args [][]byte) (mutex.Op, any) {
-	key := args[1]
-	s, bad := parseScanArgs(args[2:], false)
+func sscanOp(c *Ctx) (mutex.Op, any) {
+	key := c.Args[1]
+	s, bad := parseScanArgs(c.Args[2:], false)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
+	s.cursors = cursorsOf(c.Client)
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		return scanColl(r, key, mutex.TypeSet, s, false)
 	}), nil

@@ -23,6 +23,7 @@ func testKeyspace(t testing.TB) (*mutex.Keyspace, func(args ...string) any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cl := &Client{Keyspace: "0", Conn: oneCursorTable{NewScanCursors()}}
 	run := func(args ...string) any {
 		t.Helper()
 		b := make([][]byte, len(args))
@@ -33,7 +34,7 @@ func testKeyspace(t testing.TB) (*mutex.Keyspace, func(args ...string) any) {
 		if cmd == nil || !cmd.CheckArity(len(b)) {
 			t.Fatalf("%q: no such command or wrong arity", args)
 		}
-		op, bad := cmd.Op(b)
+		op, bad := cmd.buildOp(&Ctx{Args: b, Client: cl})
 		if bad != nil {
 			return bad
 		}
@@ -132,20 +133,21 @@ func TestSeparator(t *testing.T) {
 // TestCursorRoundTrip: bounds survive their cursor, short ones in the
 // number (bit 62 set, below 2^63), long ones in the server's table.
 func TestCursorRoundTrip(t *testing.T) {
+	cursors := NewScanCursors()
 	for _, b := range []string{"a", "\x00", "\x00\x00", "abcdefg", "\xff\xff\xff\xff\xff\xff\xff", "abcdefgh", strings.Repeat("z", 300)} {
-		c := encodeBound([]byte(b))
+		c := encodeBound(cursors, []byte(b))
 		if c == 0 || c >= 1<<63 {
 			t.Errorf("cursor of %q = %d", b, c)
 		}
 		if derived := c&derivedCursor != 0; derived != (len(b) <= derivedBoundMax) {
 			t.Errorf("cursor of %q (%d bytes): derived %v", b, len(b), derived)
 		}
-		got, bad := decodeCursor(c)
+		got, bad := decodeCursor(cursors, c)
 		if bad != nil || string(got) != b {
 			t.Errorf("decodeCursor(encodeBound(%q)) = %q, %v", b, got, bad)
 		}
 	}
-	if _, bad := decodeCursor(12345678); bad == nil {
+	if _, bad := decodeCursor(cursors, 12345678); bad == nil {
 		t.Error("an unknown table cursor was accepted")
 	}
 }
@@ -266,3 +268,8 @@ func TestSetOpsOnLargeSets(t *testing.T) {
 		}
 	}
 }
+
+// oneCursorTable is a connection handle with one SCAN cursor table.
+type oneCursorTable struct{ c *ScanCursors }
+
+func (o oneCursorTable) ScanCursors(string) *ScanCursors { return o.c }
