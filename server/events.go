@@ -190,4 +190,3 @@ func appendEventJSON(b []byte, e *mutex.Event) []byte {
 }
 
 func appendAccessJSON(b []byte, a *mutex.Access) []byte { return a.AppendJSON(b) }
-
