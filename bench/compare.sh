@@ -39,12 +39,16 @@ SERVERS=(ours redis-aof redis-nopersist)
 # own tests (-t); the others are mutexredis commands sent in arbitrary-command
 # mode, against ours only. __rand_int__ is replaced by a random number below
 # KEYSPACE, giving the same key names as the SET test writes (key:%012d).
+# Arguments starting with "+" are Redis commands sent in arbitrary-command
+# mode to every server (ZRANGE reads the set redis-benchmark's ZADD fills).
 TESTS=(
     "SET|-t set"
     "GET|-t get"
     "PEEKFIRST|PEEKFIRST"
     "PEEKFIRST [rand +|PEEKFIRST [key:__rand_int__ +"
     "AFTERWRITE|AFTERWRITE"
+    "ZADD|-t zadd"
+    "ZRANGE 0 9|+ZRANGE myzset 0 9"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)
@@ -78,13 +82,16 @@ run_one() {
 
 # run_suite SERVER ROUND: every test at every pipeline depth against one server.
 run_suite() {
-    local name=$1 round=$2 pipeline test label args
+    local name=$1 round=$2 pipeline test label args shared
     for pipeline in $PIPELINES; do
         for test in "${TESTS[@]}"; do
             label=${test%%|*}
             args=${test#*|}
-            # Arbitrary commands (not -t tests) are mutexredis's own: ours only.
-            if [[ ${SRV_KIND[$name]} != ours && $args != -t* ]]; then continue; fi
+            shared=0
+            if [[ $args == +* ]]; then args=${args#+} shared=1; fi
+            # Arbitrary commands (not -t tests) are mutexredis's own: ours
+            # only, unless marked shared.
+            if [[ ${SRV_KIND[$name]} != ours && $args != -t* && $shared == 0 ]]; then continue; fi
             # shellcheck disable=SC2086 # args is a word list on purpose
             run_one "$name" "$round" "$label" "$pipeline" $args
         done

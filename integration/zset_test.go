@@ -388,3 +388,60 @@ func TestZsetConcurrentIncr(t *testing.T) {
 		t.Fatalf("ZCOUNT seen = %d, %v; want %d", n, err, clients*incrs)
 	}
 }
+
+// TestZsetNotificationsLikeRedis: the sorted-set writes publish Redis's
+// keyspace notifications (with notify-keyspace-events AKEn), none for a
+// write that changes nothing. Not parallel: notify-keyspace-events is
+// global to the shared redis-server.
+func TestZsetNotificationsLikeRedis(t *testing.T) {
+	raddr := realRedis(t)
+	s := startServer(t)
+	keys := []any{"DEL"}
+	for _, k := range []string{"a", "b", "c", "d", "e", "s"} {
+		keys = append(keys, "zntf:"+k)
+	}
+	for _, a := range []string{s.Addr, raddr} {
+		if err := newClient(t, a, nil).Do(context.Background(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { ntfSetBoth(t, "", raddr) })
+	ntfSetBoth(t, "AKEn", s.Addr, raddr)
+	mine := newNtfSide(t, "mutexredis", s.Addr, true, 0)
+	theirs := newNtfSide(t, "redis", raddr, false, 0)
+	ntfCompare(t, mine, theirs,
+		ntfQ("ZADD", "zntf:a", "1", "x", "2", "y", "3", "z"),
+		ntfQ("ZADD", "zntf:a", "1", "x"),       // unchanged: nothing
+		ntfQ("ZADD", "zntf:a", "NX", "5", "x"), // not applied: nothing
+		ntfQ("ZADD", "zntf:a", "XX", "5", "nope"),
+		ntfQ("ZADD", "zntf:a", "INCR", "1", "x"),
+		ntfQ("ZINCRBY", "zntf:a", "1", "y"),
+		ntfQ("ZINCRBY", "zntf:b", "1", "new"),
+		ntfQ("ZREM", "zntf:a", "nope"),
+		ntfQ("ZREM", "zntf:b", "new"),
+		ntfQ("ZADD", "zntf:b", "1", "a", "2", "b", "3", "c", "4", "d"),
+		ntfQ("ZPOPMIN", "zntf:b"),
+		ntfQ("ZPOPMAX", "zntf:b", "1"),
+		ntfQ("ZPOPMIN", "zntf:nokey"),
+		ntfQ("ZMPOP", "1", "zntf:b", "MAX", "COUNT", "5"),
+		ntfQ("BZPOPMIN", "zntf:a", "0"),
+		ntfQ("BZMPOP", "0", "1", "zntf:a", "MIN"),
+		ntfQ("ZADD", "zntf:c", "1", "a", "2", "b", "3", "c"),
+		ntfQ("ZREMRANGEBYSCORE", "zntf:c", "2", "2"),
+		ntfQ("ZREMRANGEBYSCORE", "zntf:c", "20", "30"),
+		ntfQ("ZREMRANGEBYRANK", "zntf:c", "-1", "-1"),
+		ntfQ("ZADD", "zntf:e", "0", "l1", "0", "l2"),
+		ntfQ("ZREMRANGEBYLEX", "zntf:e", "[l1", "[l1"),
+		ntfQ("ZREMRANGEBYLEX", "zntf:e", "[l1", "[l1"),
+		ntfQ("ZREMRANGEBYLEX", "zntf:e", "-", "+"),
+		ntfQ("ZRANGESTORE", "zntf:d", "zntf:c", "0", "-1"),
+		ntfQ("ZRANGESTORE", "zntf:d", "zntf:c", "5", "10"),
+		ntfQ("ZRANGESTORE", "zntf:d", "zntf:c", "5", "10"),
+		ntfQ("ZUNIONSTORE", "zntf:d", "2", "zntf:a", "zntf:c"),
+		ntfQ("ZINTERSTORE", "zntf:d", "2", "zntf:a", "zntf:c"),
+		ntfQ("ZDIFFSTORE", "zntf:d", "1", "zntf:c"),
+		ntfQ("ZREMRANGEBYRANK", "zntf:c", "0", "-1"),
+		ntfQ("MULTI", ntfQ("ZADD", "zntf:s", "1", "a"), ntfQ("ZINCRBY", "zntf:s", "1", "a"), ntfQ("ZREM", "zntf:s", "a")),
+		ntfQ("SET", "zntf:s", "last"), // anything left over would show here
+	)
+}
