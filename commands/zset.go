@@ -490,6 +490,7 @@ type zset struct {
 	tx      *mutex.Tx
 	key     []byte
 	m       mutex.Meta
+	count   int64 // m.Count when opened
 	created bool
 	changed bool
 }
@@ -507,7 +508,7 @@ func zopen(tx *mutex.Tx, key []byte, create bool) (*zset, bool, error) {
 		}
 		return &zset{tx: tx, key: key, m: tx.NewCollection(mutex.TypeZSet), created: true}, true, nil
 	}
-	return &zset{tx: tx, key: key, m: m}, true, nil
+	return &zset{tx: tx, key: key, m: m, count: m.Count}, true, nil
 }
 
 func (z *zset) score(member []byte) (float64, bool, error) {
@@ -543,12 +544,12 @@ func (z *zset) remove(member []byte, score float64) error {
 	return z.tx.DelElem(z.key, &z.m, zscoreSub(score, member))
 }
 
-// save writes the metadata if anything changed; an emptied set is deleted.
+// save writes the metadata if the count changed; an emptied set is deleted.
 // It notifies "new" for a created set and "del" for an emptied one (the
 // command notifies its own event).
 func (z *zset) save() error {
-	if !z.changed {
-		return nil
+	if !z.changed || !z.created && z.m.Count == z.count {
+		return nil // the record is unchanged (SetElem and DelElem told watchers)
 	}
 	if z.created {
 		notify(z.tx, notifyNew, "new", z.key)
@@ -979,11 +980,6 @@ func (a *zrangeArgs) items(r *mutex.Reader, m *mutex.Meta) ([]zitem, error) {
 
 func zrangeOp(typ zrangeType, rev, fixed bool) func(args [][]byte) (mutex.Op, any) {
 	return func(args [][]byte) (mutex.Op, any) {
-		if typ == zrangeRank && fixed { // ZREVRANGE key start stop [WITHSCORES]
-			if len(args) > 5 || len(args) == 5 && !isOption(args[4], "WITHSCORES") {
-				return mutex.Op{}, ErrSyntax
-			}
-		}
 		a, bad := zparseRange(args[1:], typ, rev, fixed, false)
 		if bad != nil {
 			return mutex.Op{}, bad

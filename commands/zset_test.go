@@ -461,3 +461,24 @@ func BenchmarkZrank(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkZaddZrange is redis-benchmark's ZADD (one set, random members)
+// and ZRANGE 0 9 on it, in-process and one op per phase.
+func BenchmarkZaddZrange(b *testing.B) {
+	_, ks := openKeyspace(b, "0")
+	b.Run("zadd", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			zrun(b, ks, "ZADD", "myzset", "0", fmt.Sprintf("element:%d", rand.IntN(1000)))
+		}
+	})
+	b.Run("zrange", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			zrun(b, ks, "ZRANGE", "myzset", "0", "9")
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			zrun(b, ks, "GET", "x")
+		}
+	})
+}

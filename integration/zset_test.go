@@ -51,7 +51,8 @@ var zsetScripts = []script{
 		cmd("ZRANGE", "z", "0", "-1"), cmd("ZRANGE", "z", "1", "3", "WITHSCORES"), cmd("ZRANGE", "z", "-2", "-1"), cmd("ZRANGE", "z", "-100", "100"),
 		cmd("ZRANGE", "z", "3", "1"), cmd("ZRANGE", "z", "5", "10"), cmd("ZRANGE", "z", "0", "0", "withscores"), cmd("ZRANGE", "z", "0", "-1", "REV"),
 		cmd("ZRANGE", "z", "1", "2", "REV", "WITHSCORES"), cmd("ZREVRANGE", "z", "0", "1"), cmd("ZREVRANGE", "z", "0", "-1", "WITHSCORES"),
-		cmd("ZREVRANGE", "z", "0", "1", "REV"), cmd("ZREVRANGE", "z", "0", "1", "WITHSCORES", "x"), cmd("ZRANGE", "z", "x", "1"), cmd("ZRANGE", "z", "0", "1.5"),
+		cmd("ZREVRANGE", "z", "0", "1", "REV"), cmd("ZREVRANGE", "z", "0", "1", "WITHSCORES", "x"), cmd("ZREVRANGE", "z", "0", "1", "LIMIT", "0", "1"),
+		cmd("ZREVRANGE", "z", "0", "1", "LIMIT", "0", "-1"), cmd("ZREVRANGE", "z", "0", "1", "WITHSCORES", "WITHSCORES"), cmd("ZREVRANGE", "z", "0", "1", "BYSCORE"), cmd("ZRANGE", "z", "x", "1"), cmd("ZRANGE", "z", "0", "1.5"),
 		cmd("ZRANGE", "z", "0", "1", "LIMIT", "0", "1"), cmd("ZRANGE", "z", "0", "1", "LIMIT", "0", "-1"), cmd("ZRANGE", "z", "0", "1", "FOO"),
 		cmd("ZRANGE", "z", "0", "1", "REV", "REV"), cmd("ZRANGE", "nokey", "0", "-1"), cmd("ZRANGE", "z", "0"), cmd("ZRANGE", "z", "3", "4"), cmd("ZRANGE", "z", "-1", "-1", "REV"),
 	}},
@@ -159,6 +160,10 @@ var zsetScripts = []script{
 		cmd("COPY", "y", "x"), cmd("ZRANGE", "x", "0", "-1", "WITHSCORES"), cmd("GET", "y"), cmd("DEL", "y", "x"), cmd("EXISTS", "x", "y"),
 		cmd("ZADD", "z", "1", "a"), cmd("SET", "z", "v"), cmd("GET", "z"), cmd("ZADD", "z", "1", "a"),
 		cmd("MULTI"), cmd("ZADD", "m", "1", "a"), cmd("ZINCRBY", "m", "2", "a"), cmd("ZRANGE", "m", "0", "-1", "WITHSCORES"), cmd("ZPOPMIN", "m"), cmd("EXEC"), cmd("EXISTS", "m"),
+		cmd("ZADD", "w", "1", "a"), cmd("WATCH", "w"), cmd("ZINCRBY", "w", "1", "a"), cmd("MULTI"), cmd("ZCARD", "w"), cmd("EXEC"),
+		cmd("WATCH", "w"), cmd("ZADD", "w", "1", "a", "NX"), cmd("ZREM", "w", "nope"), cmd("MULTI"), cmd("ZCARD", "w"), cmd("EXEC"),
+		cmd("WATCH", "w"), cmd("ZPOPMIN", "w"), cmd("MULTI"), cmd("ZCARD", "w"), cmd("EXEC"),
+		cmd("ZADD", "w", "1", "a", "2", "b"), cmd("WATCH", "w"), cmd("ZADD", "w", "5", "b"), cmd("MULTI"), cmd("ZCARD", "w"), cmd("EXEC"),
 	}},
 }
 
