@@ -1113,7 +1113,7 @@ func zpopOp(max bool) func(args [][]byte) (mutex.Op, any) {
 // bzpopOp is BZPOPMIN and BZPOPMAX: key … timeout.
 func bzpopOp(max bool) func(args [][]byte) (mutex.Op, any) {
 	return func(args [][]byte) (mutex.Op, any) {
-		keys := args[1 : len(args)-1]
+		keys := cloneArgs(args[1 : len(args)-1]) // kept while the client blocks
 		timeout, bad := ParseTimeout(args[len(args)-1])
 		if bad != nil {
 			return mutex.Op{}, bad
@@ -1153,6 +1153,9 @@ func zmpopOp(blocking bool) func(args [][]byte) (mutex.Op, any) {
 			return mutex.Op{}, ErrSyntax
 		}
 		keys := rest[1 : 1+numkeys]
+		if blocking {
+			keys = cloneArgs(keys) // kept while the client blocks
+		}
 		opts := rest[1+numkeys:]
 		var max bool
 		switch {
