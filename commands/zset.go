@@ -1220,7 +1220,7 @@ func zmpopOp(blocking bool) func(args [][]byte) (mutex.Op, any) {
 
 // zmaxRandCount bounds ZRANDMEMBER's negative count (repetitions allowed),
 // whose reply is built in memory.
-const zmaxRandCount = 1 << 24
+const zmaxRandCount = 1 << 20
 
 func zrandmemberOp(args [][]byte) (mutex.Op, any) {
 	key := args[1]
