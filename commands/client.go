@@ -52,12 +52,23 @@ type Server interface {
 	PubSubChannels(pattern []byte) []any
 	NumSub(channel string) int64
 	NumPat() int64
-	// Info returns the INFO text for a section ("" for the default).
-	Info(section string) string
+	// Info returns the INFO text for the sections asked (none: the
+	// default ones; "all", "everything").
+	Info(sections ...string) string
 	// ConfigGet returns name/value pairs for parameters matching pattern;
-	// ConfigSet changes one, or returns an Error.
+	// ConfigSet changes one, or returns an Error; ConfigRewrite writes the
+	// config file back (nil or an Error); ConfigResetStat zeroes INFO's
+	// counters.
 	ConfigGet(pattern string) []any
 	ConfigSet(name, value string) any
+	ConfigRewrite() any
+	ConfigResetStat()
+	// BGSave starts a checkpoint and returns the reply; Save takes one
+	// before returning the reply; LastSave is the Unix time of the last
+	// successful one.
+	BGSave(schedule bool) any
+	Save() any
+	LastSave() int64
 	// Shutdown stops the server gracefully.
 	Shutdown()
 	// Authenticate checks credentials (user "" means "default"): nil if

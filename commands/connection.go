@@ -12,7 +12,7 @@ import (
 
 // Version is the Redis version mutexredis reports (HELLO, INFO): the
 // feature level its command set follows.
-const Version = "7.2.0"
+const Version = "7.0.15"
 
 func init() {
 	register(
@@ -27,7 +27,7 @@ func init() {
 			Subcommands: []string{"count", "list", "info", "docs"}},
 		&Command{Name: "info", Arity: -1, Flags: Loading, Run: info},
 		&Command{Name: "config", Arity: -2, Flags: Admin | Loading | NoMulti, Run: config,
-			Subcommands: []string{"get", "set", "resetstat"}},
+			Subcommands: []string{"get", "set", "resetstat", "rewrite"}},
 		&Command{Name: "shutdown", Arity: -1, Flags: Admin | NoMulti | Loading, Run: shutdown},
 		&Command{Name: "reset", Arity: 1, Flags: Fast | Connection | Subscribed | NoMulti | NoAuth, Run: reset},
 		&Command{Name: "auth", Arity: -2, Flags: Fast | Connection | NoAuth | NoMulti | Loading, Run: auth},
@@ -294,11 +294,11 @@ func commandInfo(cmd *Command) []any {
 }
 
 func info(c *Ctx) any {
-	section := ""
-	if len(c.Args) > 1 {
-		section = strings.ToLower(string(c.Args[1]))
+	sections := make([]string, 0, len(c.Args)-1)
+	for _, a := range c.Args[1:] {
+		sections = append(sections, strings.ToLower(string(a)))
 	}
-	return []byte(c.Server.Info(section))
+	return []byte(c.Server.Info(sections...))
 }
 
 func config(c *Ctx) any {
@@ -328,6 +328,12 @@ func config(c *Ctx) any {
 		}
 		return OK
 	case sub == "resetstat" && len(c.Args) == 2:
+		c.Server.ConfigResetStat()
+		return OK
+	case sub == "rewrite" && len(c.Args) == 2:
+		if r := c.Server.ConfigRewrite(); r != nil {
+			return r
+		}
 		return OK
 	case sub == "get" || sub == "set":
 		return ArityError("config|" + sub)

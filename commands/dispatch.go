@@ -20,6 +20,11 @@ type Action struct {
 	Blocks bool
 	// Run, when set, runs once every op queued before it has completed.
 	Run *Command
+	// Cmd is the command looked up (nil when unknown); Rejected is set when
+	// it was refused before running (arity, NOAUTH, unknown subcommand), as
+	// Redis's rejected_calls counts them. Both are for statistics.
+	Cmd      *Command
+	Rejected bool
 }
 
 // Decide looks args up in the table and checks them against the
@@ -27,6 +32,12 @@ type Action struct {
 // queueing are all decided here, so the server only moves bytes and ops.
 func Decide(cl *Client, args [][]byte) Action {
 	cmd := Lookup(args[0])
+	act := decide(cl, cmd, args)
+	act.Cmd = cmd
+	return act
+}
+
+func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if cmd == nil {
 		if cl.Multi != nil {
 			cl.Multi.Aborted = true
@@ -43,7 +54,7 @@ func Decide(cl *Client, args [][]byte) Action {
 		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
 	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
-		return Action{Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
+		return Action{Rejected: true, Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
 	}
 	if cl.Multi != nil && !transactionControl(cmd) {
@@ -71,12 +82,12 @@ func reject(cl *Client, cmd *Command, e Error) Action {
 		cl.Multi = nil
 		cl.Unwatch()
 		msg := strings.TrimPrefix(string(e), "ERR ")
-		return Action{Reply: Error("EXECABORT Transaction discarded because of: " + msg)}
+		return Action{Rejected: true, Reply: Error("EXECABORT Transaction discarded because of: " + msg)}
 	}
 	if cl.Multi != nil {
 		cl.Multi.Aborted = true
 	}
-	return Action{Reply: e}
+	return Action{Rejected: true, Reply: e}
 }
 
 func cloneArgs(args [][]byte) [][]byte {

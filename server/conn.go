@@ -31,10 +31,12 @@ type conn struct {
 
 	deadlineMu sync.Mutex // orders closeRead with a blocked client's watch
 	readClosed bool       // closeRead was called; guarded by deadlineMu
+	slots      []cmdSlot  // per command of the pipeline, for stats.go
+	start      time.Time  // when the pipeline was read
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, out: output{nc: nc}}
+	c := &conn{s: s, nc: nc, out: output{nc: countedConn{nc, s.stats}, dropped: &s.stats.droppedSubscribers}}
 	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c,
 		Authenticated: s.cfg.requirePass() == ""}
 	return c
@@ -55,8 +57,8 @@ func (c *conn) closeRead() {
 func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	defer c.cleanup()
-	rd := newReader(c.nc, c.s.cfg.readerLimits())
-	rd.tryRead = nonBlockingRead(c.nc)
+	rd := newReader(countedReader{c.nc, c.s.stats}, c.s.cfg.readerLimits())
+	rd.tryRead = c.s.stats.countReads(nonBlockingRead(c.nc))
 	for {
 		cmds, err := rd.readCommands(c.client.Authenticated)
 		if len(cmds) > 0 {
@@ -131,7 +133,7 @@ const maxReadsPerSubmit = 32
 // (PING, SELECT, SUBSCRIBE …) first waits for the ones before it, so every
 // command takes effect in the order sent.
 func (c *conn) handle(cmds [][][]byte) {
-	c.replies = c.replies[:0]
+	c.replies, c.slots, c.start = c.replies[:0], c.slots[:0], time.Now()
 	c.written = 0
 	reads := 0
 	for _, args := range cmds {
@@ -141,6 +143,7 @@ func (c *conn) handle(cmds [][][]byte) {
 		slot := len(c.replies)
 		c.replies = append(c.replies, nil)
 		act := commands.Decide(&c.client, args)
+		c.slots = append(c.slots, slotOf(&act, args))
 		switch {
 		case act.HasOp && act.Blocks:
 			// Alone, and before anything after it: a blocked client runs
@@ -196,7 +199,9 @@ func (c *conn) dropPending() {
 // upto (exclusive); their ops have completed.
 func (c *conn) writeReplies(upto int) {
 	c.wbuf = c.wbuf[:0]
+	took := time.Since(c.start)
 	for i := c.written; i < upto; i++ {
+		c.s.stats.command(c.slots[i], c.replies[i], took)
 		c.wbuf = commands.AppendReply(c.wbuf, c.replies[i])
 		c.replies[i] = nil // let a large value go once encoded
 		if len(c.wbuf) >= maxReplyChunk {
