@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -473,4 +474,51 @@ func TestZsetNotificationsLikeRedis(t *testing.T) {
 		ntfQ("MULTI", ntfQ("ZADD", "zntf:s", "1", "a"), ntfQ("ZINCRBY", "zntf:s", "1", "a"), ntfQ("ZREM", "zntf:s", "a")),
 		ntfQ("SET", "zntf:s", "last"), // anything left over would show here
 	)
+}
+
+// TestZsetBlockedClientsServedInOrder: three clients block on one key; one
+// ZADD of three members serves them in the order they blocked, one member
+// each, lowest first (BZPOPMIN).
+func TestZsetBlockedClientsServedInOrder(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	c := s.client(t, nil)
+	waitBlocked := func(n int) {
+		t.Helper()
+		want := fmt.Sprintf("blocked_clients:%d\r\n", n)
+		for {
+			info, err := c.Info(ctx, "clients").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(info, want) {
+				return
+			}
+			time.Sleep(2 * time.Millisecond) // polling INFO for the condition
+		}
+	}
+	var got [3]chan string
+	for i := range got {
+		got[i] = make(chan string, 1)
+		b := s.client(t, nil)
+		go func() {
+			res, err := b.BZPopMin(ctx, 0, "fifo").Result()
+			if err != nil {
+				got[i] <- "error " + err.Error()
+				return
+			}
+			got[i] <- fmt.Sprintf("%v %v", res.Member, res.Score)
+		}()
+		waitBlocked(i + 1)
+	}
+	if err := c.ZAdd(ctx, "fifo", redis.Z{Score: 3, Member: "c"}, redis.Z{Score: 1, Member: "a"}, redis.Z{Score: 2, Member: "b"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"a 1", "b 2", "c 3"} {
+		if g := <-got[i]; g != want {
+			t.Errorf("client %d (blocked %s) got %q, want %q", i, []string{"first", "second", "third"}[i], g, want)
+		}
+	}
+	waitBlocked(0)
 }
