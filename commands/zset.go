@@ -952,6 +952,21 @@ func zparseRange(args [][]byte, typ zrangeType, rev, fixed, store bool) (zrangeA
 	return a, bad
 }
 
+// all reports whether the range (without LIMIT) holds every member of a
+// set of n, whatever their scores.
+func (a *zrangeArgs) all(n int64) bool {
+	switch {
+	case a.offset != 0 || a.limit >= 0:
+		return false
+	case a.typ == zrangeRank:
+		lo, hi, ok := zrankRange(a.start, a.stop, n)
+		return ok && lo == 0 && hi == n-1
+	case a.typ == zrangeScore:
+		return math.IsInf(a.score.min, -1) && !a.score.minex && math.IsInf(a.score.max, 1) && !a.score.maxex
+	}
+	return a.lex.min.Kind == mutex.Unbounded && a.lex.max.Kind == mutex.Unbounded
+}
+
 // items runs the range against the set.
 func (a *zrangeArgs) items(r *mutex.Reader, m *mutex.Meta) ([]zitem, error) {
 	if a.offset < 0 || a.offset > 0 && a.offset >= m.Count {
@@ -1353,6 +1368,14 @@ func zremrangeOp(typ zrangeType) func(args [][]byte) (mutex.Op, any) {
 			z, ok, err := zopen(tx, key, false)
 			if !ok || err != nil {
 				return int64(0), err
+			}
+			if a.all(z.m.Count) { // the whole set: one range deletion, O(1)
+				if _, err := tx.Delete(key); err != nil {
+					return nil, err
+				}
+				notify(tx, notifyZset, event, key)
+				notify(tx, notifyGeneric, "del", key)
+				return z.m.Count, nil
 			}
 			items, err := a.items(&tx.Reader, &z.m)
 			if err != nil || len(items) == 0 {

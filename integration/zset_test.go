@@ -126,7 +126,9 @@ var zsetScripts = []script{
 		cmd("ZREMRANGEBYRANK", "z", "-1", "-1"), cmd("ZREMRANGEBYRANK", "z", "5", "10"), cmd("ZREMRANGEBYRANK", "z", "x", "1"), cmd("ZRANGE", "z", "0", "-1"),
 		cmd("ZREMRANGEBYRANK", "z", "0", "-1"), cmd("EXISTS", "z"), cmd("ZREMRANGEBYRANK", "nokey", "0", "-1"),
 		cmd("ZADD", "l", "0", "a", "0", "b", "0", "c", "0", "d"), cmd("ZREMRANGEBYLEX", "l", "(a", "[c"), cmd("ZREMRANGEBYLEX", "l", "a", "b"), cmd("ZRANGE", "l", "0", "-1"),
-		cmd("ZREMRANGEBYLEX", "l", "-", "+"), cmd("EXISTS", "l"), cmd("SET", "s", "x"), cmd("ZREMRANGEBYSCORE", "s", "0", "1"), cmd("ZREMRANGEBYRANK", "s", "0", "1"),
+		cmd("ZREMRANGEBYLEX", "l", "-", "+"), cmd("EXISTS", "l"), cmd("ZADD", "l", "1", "a", "-inf", "b", "inf", "c"),
+		cmd("ZREMRANGEBYSCORE", "l", "(-inf", "+inf"), cmd("ZREMRANGEBYSCORE", "l", "-inf", "+inf"), cmd("EXISTS", "l"),
+		cmd("ZADD", "l", "1", "a", "2", "b"), cmd("ZREMRANGEBYRANK", "l", "-5", "5"), cmd("EXISTS", "l"), cmd("SET", "s", "x"), cmd("ZREMRANGEBYSCORE", "s", "0", "1"), cmd("ZREMRANGEBYRANK", "s", "0", "1"),
 		cmd("ZREMRANGEBYLEX", "s", "-", "+"), cmd("ZREMRANGEBYSCORE", "s", "x", "1"),
 	}},
 	{"zunion zinter zdiff", []step{
@@ -471,6 +473,10 @@ func TestZsetNotificationsLikeRedis(t *testing.T) {
 		ntfQ("ZINTERSTORE", "zntf:d", "2", "zntf:a", "zntf:c"),
 		ntfQ("ZDIFFSTORE", "zntf:d", "1", "zntf:c"),
 		ntfQ("ZREMRANGEBYRANK", "zntf:c", "0", "-1"),
+		ntfQ("ZADD", "zntf:c", "1", "a", "2", "b"),
+		ntfQ("ZREMRANGEBYSCORE", "zntf:c", "-inf", "+inf"),
+		ntfQ("ZADD", "zntf:c", "0", "a", "0", "b"),
+		ntfQ("ZREMRANGEBYLEX", "zntf:c", "-", "+"),
 		ntfQ("MULTI", ntfQ("ZADD", "zntf:s", "1", "a"), ntfQ("ZINCRBY", "zntf:s", "1", "a"), ntfQ("ZREM", "zntf:s", "a")),
 		ntfQ("SET", "zntf:s", "last"), // anything left over would show here
 	)
