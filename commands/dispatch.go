@@ -20,10 +20,13 @@ type Action struct {
 	Blocks bool
 	// Run, when set, runs once every op queued before it has completed.
 	Run *Command
-	// Cmd is the command looked up (nil when unknown); Rejected is set when
-	// it was refused before running (arity, NOAUTH, unknown subcommand), as
-	// Redis's rejected_calls counts them. Both are for statistics.
-	Cmd      *Command
+	// Cmd is the command that runs (Run or Op); nil when it was refused
+	// or queued in MULTI.
+	Cmd *Command
+	// Called is the command looked up (nil when unknown) and Rejected is
+	// set when it was refused before running (arity, NOAUTH, unknown
+	// subcommand), as Redis's rejected_calls counts them: for statistics.
+	Called   *Command
 	Rejected bool
 }
 
@@ -33,7 +36,7 @@ type Action struct {
 func Decide(cl *Client, args [][]byte) Action {
 	cmd := Lookup(args[0])
 	act := decide(cl, cmd, args)
-	act.Cmd = cmd
+	act.Called = cmd
 	return act
 }
 
@@ -53,7 +56,7 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
 		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
 	}
-	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
+	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 && !cl.RESP3() { // RESP3 has no subscribed mode
 		return Action{Rejected: true, Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
 	}
@@ -66,13 +69,18 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 		return Action{Reply: Status("QUEUED")}
 	}
 	if cmd.Run != nil {
-		return Action{Run: cmd}
+		return Action{Run: cmd, Cmd: cmd}
 	}
-	op, bad := cmd.Op(args)
+	if cl.Server != nil {
+		if busy := cl.Server.Scripts().Busy(cl.Keyspace); busy != nil {
+			return Action{Reply: busy}
+		}
+	}
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: cl, Server: cl.Server})
 	if bad != nil {
 		return Action{Reply: bad}
 	}
-	return Action{Op: op, HasOp: true, Blocks: cmd.Flags&MayBlock != 0}
+	return Action{Op: op, HasOp: true, Cmd: cmd, Blocks: cmd.Flags&MayBlock != 0}
 }
 
 // reject answers a command refused before it runs. Inside MULTI the
@@ -137,4 +145,12 @@ func oneLine(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// buildOp builds the op of an Op or OpCtx command.
+func (cmd *Command) buildOp(c *Ctx) (mutex.Op, any) {
+	if cmd.OpCtx != nil {
+		return cmd.OpCtx(c)
+	}
+	return cmd.Op(c.Args)
 }

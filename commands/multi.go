@@ -178,11 +178,14 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	if cmd.Run != nil {
 		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	if bad != nil {
 		return bad
 	}
 	res, err := op.RunIn(tx)
+	if c.Client.Written != nil && cmd.Flags&Write != 0 {
+		c.Client.Written(cmd, args) // client-side caching invalidates inside the write phase
+	}
 	if err != nil {
 		return ErrorReply(err)
 	}

@@ -1304,7 +1304,7 @@ func TestConfigGetGlob(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"*limit*"}, "client-output-buffer-limit client-query-buffer-limit"},
+		{[]string{"*limit*"}, "client-output-buffer-limit client-query-buffer-limit lua-time-limit"},
 		{[]string{"notify*"}, "notify-keyspace-events"},
 		{[]string{"*port"}, "port tls-port"},
 		{[]string{"?ort"}, "port"},

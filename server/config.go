@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -62,6 +64,17 @@ type Config struct {
 	RequirePass    string
 	CheckpointDir  string
 	CheckpointKeep int // checkpoints kept; 0 keeps every one
+
+	// Introspection and client-side caching (their CONFIG parameters are
+	// registered by introspection.go and tracking.go).
+	TrackingTableMaxKeys    atomic.Int64
+	SlowlogLogSlowerThan    atomic.Int64 // microseconds; -1 logs nothing
+	SlowlogMaxLen           atomic.Int64
+	LatencyMonitorThreshold atomic.Int64 // milliseconds; 0 is off
+
+	// BusyReplyThreshold is busy-reply-threshold (lua-time-limit): how
+	// long a script runs before its keyspace's commands answer BUSY.
+	BusyReplyThreshold time.Duration // guarded by mu
 }
 
 func (c *Config) requirePass() string {
@@ -89,8 +102,12 @@ func DefaultConfig() *Config {
 		PubSubLimits:           limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
 		CheckpointDir:          "./checkpoints",
 		CheckpointKeep:         0,
+		BusyReplyThreshold:     5 * time.Second,
 	}
 	c.LogLevel.Set(slog.LevelInfo)
+	c.TrackingTableMaxKeys.Store(1000000)
+	c.SlowlogLogSlowerThan.Store(10000)
+	c.SlowlogMaxLen.Store(128)
 	return c
 }
 
@@ -191,7 +208,17 @@ var logLevels = []struct {
 }{{"debug", slog.LevelDebug}, {"verbose", slog.LevelDebug + 2}, {"notice", slog.LevelInfo}, {"warning", slog.LevelWarn}}
 
 // params lists every parameter, in the order CONFIG GET * and --help give.
-var params = []param{
+var params = slices.Concat(coreParams, introspectionParams, scriptingParams)
+
+var scriptingParams = []param{busyParam("busy-reply-threshold"), busyParam("lua-time-limit")}
+
+func (c *Config) busyReplyThreshold() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.BusyReplyThreshold
+}
+
+var coreParams = []param{
 	{name: "bind", words: true, usage: "addresses to listen on, space separated",
 		get: func(c *Config) string { return strings.Join(c.Bind, " ") },
 		set: func(c *Config, v string) error {
@@ -484,4 +511,20 @@ func (c *Config) Validate() error {
 		return errors.New("nothing to listen on: port and tls-port are both 0")
 	}
 	return nil
+}
+
+// busyParam is busy-reply-threshold and its old name lua-time-limit, in ms.
+func busyParam(name string) param {
+	return param{name: name, mutable: true, usage: "ms a script runs before its keyspace answers BUSY",
+		get: func(c *Config) string { return strconv.FormatInt(c.busyReplyThreshold().Milliseconds(), 10) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("argument couldn't be parsed into an integer")
+			}
+			c.mu.Lock()
+			c.BusyReplyThreshold = time.Duration(n) * time.Millisecond
+			c.mu.Unlock()
+			return nil
+		}}
 }

@@ -169,7 +169,7 @@ func (s *Server) infoClients(b *infoBuf) {
 	b.add("maxclients", s.cfg.MaxClients)
 	b.add("client_recent_max_input_buffer", s.stats.maxInputBuffer.Load())
 	b.add("client_recent_max_output_buffer", 0)
-	b.add("blocked_clients", s.blocked.Load())
+	b.add("blocked_clients", s.blockedClients())
 	b.add("tracking_clients", 0)
 	b.add("clients_in_timeout_table", 0)
 }
@@ -478,7 +478,7 @@ type keyspaceInfo struct {
 // keyspaceInfos opens every keyspace the store knows and counts its keys.
 // Counting scans each keyspace's keys.
 func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
-	names, _ := s.store.Keyspaces()
+	names, _ := s.userKeyspaces()
 	var out []keyspaceInfo
 	for _, name := range names {
 		ks, err := s.Keyspace(name)
@@ -611,5 +611,17 @@ func (s *Server) mutations() uint64 {
 		n += ks.Stats().Mutations
 	}
 	s.ksMu.Unlock()
+	return n
+}
+
+// blockedClients is INFO's blocked_clients: the waiters the keyspaces have
+// registered (so a client counts once it is in line to be served).
+func (s *Server) blockedClients() int64 {
+	var n int64
+	s.ksMu.Lock()
+	defer s.ksMu.Unlock()
+	for _, k := range s.keyspaces {
+		n += k.Blocked()
+	}
 	return n
 }

@@ -128,3 +128,10 @@ func (o *output) dead() bool {
 	defer o.mu.Unlock()
 	return o.closed
 }
+
+// buffered is how many bytes wait to be written (CLIENT LIST's omem).
+func (o *output) buffered() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}

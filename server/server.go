@@ -16,7 +16,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +39,8 @@ type Server struct {
 	log   *slog.Logger
 	store *mutex.Store
 
-	pubsub *pubsub
+	pubsub  *pubsub
+	scripts *commands.Scripts
 
 	ksMu      sync.Mutex
 	keyspaces map[string]*mutex.Keyspace     // opened in this process
@@ -45,11 +48,11 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
+	byID     map[int64]*conn // the same connections, by client id
 	lns      []net.Listener
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
-	blocked  atomic.Int64  // clients blocked (BLPOP …), INFO's blocked_clients
 	stopOnce sync.Once
 	started  time.Time
 
@@ -60,6 +63,12 @@ type Server struct {
 	metrics     *metricsServer
 	keyCountMu  sync.Mutex
 	keyCounts   map[*mutex.Keyspace]keyCount // info.go
+	// Introspection and client-side caching (introspection.go, tracking.go).
+	tracking *tracker
+	monitors monitors
+	slowlog  slowlog
+	latency  latency
+	pause    pauseState
 }
 
 // MutexredisVersion is mutexredis's own version (INFO mutexredis_version).
@@ -79,14 +88,23 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		keyspaces: map[string]*mutex.Keyspace{},
 		feeds:     map[string]*mutex.Subscription{},
 		conns:     map[*conn]struct{}{},
+		byID:      map[int64]*conn{},
 		shutdown:  make(chan struct{}),
 		started:   time.Now(),
 		stats:     newStats(),
 		runID:     newRunID(),
 	}
+	s.tracking = newTracker(s)
+	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	s.checkpoints.cur.lastSave = s.started
 	go s.stats.sampleLoop(s.shutdown)
+	s.scripts = commands.NewScripts(cfg.busyReplyThreshold, func(level int, msg string) {
+		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
+	})
+	if err := s.scripts.Load(s); err != nil { // functions are there from the start
+		s.log.Warn("function libraries not loaded", "error", err)
+	}
 	return s, nil
 }
 
@@ -139,7 +157,7 @@ func (s *Server) Addrs() []string {
 // gracefully: it stops accepting, lets every connection finish the pipeline
 // it is running, finishes the queued phases and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
-	known, _ := s.store.Keyspaces()
+	known, _ := s.userKeyspaces()
 	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync, "keyspaces", known)
 	for _, ln := range s.lns {
 		go s.accept(ln)
@@ -211,6 +229,7 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.byID[c.client.ID] = c
 		s.connWG.Add(1)
 		s.connMu.Unlock()
 		go c.serve()
@@ -239,6 +258,7 @@ const errProtected = "DENIED Redis is running in protected mode because protecte
 func (s *Server) removeConn(c *conn) {
 	s.connMu.Lock()
 	delete(s.conns, c)
+	delete(s.byID, c.client.ID)
 	s.connMu.Unlock()
 	s.connWG.Done()
 }
@@ -394,3 +414,14 @@ func (s *Server) Authenticate(user, pass []byte) any {
 }
 
 var errWrongPass = commands.Error("WRONGPASS invalid username-password pair or user is disabled.")
+
+// Scripts implements commands.Server.
+func (s *Server) Scripts() *commands.Scripts { return s.scripts }
+
+// userKeyspaces lists the store's keyspaces but the server's own: those
+// whose name starts with '#' (the function libraries' "#functions"), which
+// no client can SELECT.
+func (s *Server) userKeyspaces() ([]string, error) {
+	names, err := s.store.Keyspaces()
+	return slices.DeleteFunc(names, func(n string) bool { return strings.HasPrefix(n, "#") }), err
+}

@@ -60,8 +60,8 @@ type cmdSlot struct {
 }
 
 func slotOf(act *commands.Action, args [][]byte) cmdSlot {
-	sl := cmdSlot{cmd: act.Cmd, rejected: act.Rejected}
-	if act.Cmd != nil && act.Cmd.Subcommands != nil && len(args) > 1 {
+	sl := cmdSlot{cmd: act.Called, rejected: act.Rejected}
+	if act.Called != nil && act.Called.Subcommands != nil && len(args) > 1 {
 		sl.sub = args[1]
 	}
 	return sl
