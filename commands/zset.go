@@ -463,8 +463,8 @@ func zcollectRanks(r *mutex.Reader, key []byte, m *mutex.Meta, lo, hi int64, rev
 	return items, err
 }
 
-// zscored is the RESP2 reply of members with or without their scores: a
-// flat array (RESP3 would pair them).
+// zscored is the reply of members with or without their scores: with
+// them, Pairs (RESP2: a flat array; RESP3: [member, score] pairs).
 func zscored(items []zitem, withScores bool) any {
 	out := make([]any, 0, len(items)*(1+b2i(withScores)))
 	for _, it := range items {
@@ -472,6 +472,9 @@ func zscored(items []zitem, withScores bool) any {
 		if withScores {
 			out = append(out, Double(it.score))
 		}
+	}
+	if withScores {
+		return Pairs(out)
 	}
 	return out
 }
@@ -1104,8 +1107,8 @@ func zpopOp(max bool) func(args [][]byte) (mutex.Op, any) {
 		if len(args) > 3 {
 			return mutex.Op{}, ErrSyntax
 		}
-		count := int64(1)
-		if len(args) == 3 {
+		count, hasCount := int64(1), len(args) == 3
+		if hasCount {
 			n, ok := ParseInt(args[2])
 			if !ok || n < 0 {
 				return mutex.Op{}, Error("ERR value is out of range, must be positive")
@@ -1120,6 +1123,9 @@ func zpopOp(max bool) func(args [][]byte) (mutex.Op, any) {
 				return []any{}, nil
 			}
 			items, err := zpop(tx, key, count, max)
+			if !hasCount { // one flat [member, score], in RESP3 too
+				return []any(zscored(items, true).(Pairs)), err
+			}
 			return zscored(items, true), err
 		}), nil
 	}
@@ -1724,7 +1730,7 @@ func zscanOp(args [][]byte) (mutex.Op, any) {
 		if cursor == 0 && m.Count <= zscanSmall {
 			err := zwalkScores(r, key, &m, zscoreFamily, func(member []byte, score float64) bool {
 				if match(member) {
-					out = append(out, bytes.Clone(member), Double(score))
+					out = append(out, bytes.Clone(member), FormatDouble(score)) // strings, in RESP3 too
 				}
 				return true
 			})
@@ -1744,7 +1750,7 @@ func zscanOp(args [][]byte) (mutex.Op, any) {
 			seen++
 			last = append(last[:0], sub[1:]...)
 			if match(sub[1:]) {
-				out = append(out, bytes.Clone(sub[1:]), Double(zdecodeScore(val)))
+				out = append(out, bytes.Clone(sub[1:]), FormatDouble(zdecodeScore(val)))
 			}
 			return true
 		})

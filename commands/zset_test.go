@@ -223,6 +223,8 @@ func TestZsetSetInputs(t *testing.T) {
 // flatReply renders a reply as space-separated words.
 func flatReply(v any) string {
 	switch v := v.(type) {
+	case Pairs:
+		return flatReply([]any(v))
 	case []any:
 		parts := make([]string, len(v))
 		for i, e := range v {

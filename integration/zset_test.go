@@ -664,3 +664,37 @@ func TestZsetPopsSurviveKill(t *testing.T) {
 	}
 	t.Logf("%d cycles: %d pushes acknowledged, %d members handed out, %d left, %d cut-off pops, %d unaccounted", cycles, len(pushed), len(popped), len(left), cutPops, lost)
 }
+
+// TestZsetResp3CompareWithRedis: sorted-set replies on RESP3 connections
+// (doubles, WITHSCORES pairs, ZSCAN's strings) are Redis 7.0's, byte for
+// byte.
+func TestZsetResp3CompareWithRedis(t *testing.T) {
+	t.Parallel()
+	raddr := realRedis(t)
+	s := startServer(t)
+	mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
+	for _, c := range []*rconn{mine, theirs} {
+		c.hello3()
+		c.do3("SELECT", "12")
+		c.do3("FLUSHDB")
+	}
+	steps := [][]string{
+		{"ZADD", "z", "0.1", "a", "2", "b", "-inf", "c", "3", "d"}, {"ZADD", "z", "INCR", "1", "a"}, {"ZADD", "z", "XX", "INCR", "1", "nope"},
+		{"ZINCRBY", "z", "1", "b"}, {"ZSCORE", "z", "a"}, {"ZSCORE", "z", "nope"}, {"ZMSCORE", "z", "a", "nope", "c"},
+		{"ZRANGE", "z", "0", "-1"}, {"ZRANGE", "z", "0", "-1", "WITHSCORES"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf", "WITHSCORES", "LIMIT", "1", "2"},
+		{"ZREVRANGE", "z", "0", "1", "WITHSCORES"}, {"ZRANGE", "nokey", "0", "-1", "WITHSCORES"}, {"ZRANK", "z", "b"}, {"ZRANK", "z", "nope"},
+		{"ZSCAN", "z", "0"}, {"ZRANDMEMBER", "z", "10", "WITHSCORES"}, {"ZRANDMEMBER", "nokey"}, {"ZRANDMEMBER", "nokey", "1", "WITHSCORES"},
+		{"ZUNION", "1", "z", "WITHSCORES"}, {"ZINTER", "1", "z"}, {"ZDIFF", "1", "z", "WITHSCORES"},
+		{"ZPOPMIN", "z"}, {"ZPOPMAX", "z", "1"}, {"ZPOPMIN", "z", "0"}, {"ZPOPMIN", "nokey"}, {"ZPOPMIN", "nokey", "2"},
+		{"ZMPOP", "1", "z", "MIN"}, {"ZMPOP", "1", "nokey", "MIN"}, {"ZADD", "z", "1", "x"}, {"BZPOPMIN", "z", "0"}, {"ZADD", "z", "1", "x"},
+		{"BZMPOP", "0", "1", "z", "MAX", "COUNT", "3"},
+		{"EVAL", "redis.call('ZADD', KEYS[1], 1.5, 'a') return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", "1", "ev"},
+	}
+	for i, st := range steps {
+		mine.send(st...)
+		theirs.send(st...)
+		if got, want := mine.read3(), theirs.read3(); got != want {
+			t.Errorf("step %d %q:\n mutexredis: %s\n redis:      %s", i, st, got, want)
+		}
+	}
+}
