@@ -105,7 +105,7 @@ func init() {
 			Summary: "Stores the difference of multiple sorted sets in a key."},
 		&Command{Name: "zintercard", Arity: -3, Flags: Read, Op: zintercardOp,
 			Summary: "Returns the number of members of the intersect of multiple sorted sets."},
-		k1(&Command{Name: "zscan", Arity: -3, Flags: Read, Op: zscanOp,
+		k1(&Command{Name: "zscan", Arity: -3, Flags: Read, OpCtx: zscanOp,
 			Summary: "Iterates over members and scores of a sorted set."}),
 	)
 }
@@ -1686,7 +1686,8 @@ func zintercardOp(args [][]byte) (mutex.Op, any) {
 // in order, as Redis does for its listpack-encoded sets.
 const zscanSmall = 128
 
-func zscanOp(args [][]byte) (mutex.Op, any) {
+func zscanOp(c *Ctx) (mutex.Op, any) {
+	args, cursors := c.Args, cursorsOf(c.Client)
 	key := args[1]
 	cursor, err := strconv.ParseUint(string(args[2]), 10, 64)
 	if err != nil {
@@ -1695,7 +1696,7 @@ func zscanOp(args [][]byte) (mutex.Op, any) {
 	var after []byte
 	if cursor != 0 {
 		var ok bool
-		if after, ok = loadCursor(cursor); !ok {
+		if after, ok = cursors.load(cursor); !ok {
 			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
 		}
 	}
@@ -1756,7 +1757,7 @@ func zscanOp(args [][]byte) (mutex.Op, any) {
 		})
 		next := "0"
 		if more {
-			next = strconv.FormatUint(saveCursor(bytes.Clone(last)), 10)
+			next = strconv.FormatUint(cursors.save(bytes.Clone(last)), 10)
 		}
 		return []any{next, out}, err
 	}), nil

@@ -98,6 +98,9 @@ func zrun(t testing.TB, ks *mutex.Keyspace, args ...string) string {
 	return string(AppendReply(nil, zrunReply(t, ks, args...)))
 }
 
+// zclient is the connection the tests' commands run on: one cursor table.
+var zclient = &Client{Keyspace: "0", Conn: oneCursorTable{NewScanCursors()}}
+
 func zrunReply(t testing.TB, ks *mutex.Keyspace, args ...string) any {
 	t.Helper()
 	bargs := make([][]byte, len(args))
@@ -105,13 +108,13 @@ func zrunReply(t testing.TB, ks *mutex.Keyspace, args ...string) any {
 		bargs[i] = []byte(a)
 	}
 	cmd := Lookup(bargs[0])
-	if cmd == nil || cmd.Op == nil {
+	if cmd == nil || (cmd.Op == nil && cmd.OpCtx == nil) {
 		t.Fatalf("%s: not a keyspace command", args[0])
 	}
 	if !cmd.CheckArity(len(bargs)) {
 		return ArityError(cmd.Name)
 	}
-	op, bad := cmd.Op(bargs)
+	op, bad := cmd.buildOp(&Ctx{Args: bargs, Client: zclient})
 	if bad != nil {
 		return bad
 	}
