@@ -267,7 +267,9 @@ func (c *conn) handle(cmds [][][]byte) {
 			reads = 0
 			start := time.Now()
 			proto := c.client.Proto
-			if act.Run.Name == "client" { // CLIENT INFO/LIST show themselves as the running command
+			// CLIENT INFO/LIST show themselves as the running command, and a
+			// subscriber's confirmation goes out while SUBSCRIBE runs.
+			if act.Run.Name == "client" || act.Run.Flags&commands.PubSub != 0 {
 				c.client.LastCmd = act.Run.FullName(args)
 			}
 			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {

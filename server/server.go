@@ -318,7 +318,12 @@ func (s *Server) Subscribe(cl *commands.Client, pattern bool, names [][]byte) co
 			if added {
 				set[name] = struct{}{}
 			}
-			return commands.AppendReply(nil, []any{kind, n, int64(cl.Subscriptions())})
+			c.publishView() // CLIENT LIST shows the subscription once confirmed
+			confirm := []any{kind, n, int64(cl.Subscriptions())}
+			if cl.RESP3() {
+				return commands.AppendReplyProto(nil, commands.Push(confirm), true)
+			}
+			return commands.AppendReply(nil, confirm)
 		})
 	}
 	s.refreshFeeds()
