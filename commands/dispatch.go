@@ -36,6 +36,9 @@ func Decide(cl *Client, args [][]byte) Action {
 	if !cmd.CheckArity(len(args)) {
 		return reject(cl, cmd, ArityError(cmd.Name))
 	}
+	if FeedWriteRefused(cmd, args) {
+		return reject(cl, cmd, ErrFeedReadOnly)
+	}
 	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
 		return reject(cl, cmd, Error("NOAUTH Authentication required."))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/glob"
+	"github.com/mutexredis/mutexredis/mutex"
 )
 
 // Config is the server's configuration. Field names follow redis-server's
@@ -22,6 +23,8 @@ type Config struct {
 	Databases    int
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
+	// FeedRetention bounds each keyspace's change feed (--feed-retention; zero: no feed).
+	FeedRetention mutex.FeedRetention
 
 	// Request limits, as Redis's proto-max-bulk-len and its fixed limits,
 	// and client-query-buffer-limit (bytes of requests a client may have
@@ -63,6 +66,7 @@ func DefaultConfig() *Config {
 		Databases:              16,
 		MaxClients:             10000,
 		MaxQueuedOps:           65536,
+		FeedRetention:          mutex.DefaultFeedRetention,
 		ProtoMaxBulkLen:        512 << 20,
 		MaxCommandArgs:         1024 * 1024,
 		ClientQueryBufferLimit: 1 << 30,
@@ -101,6 +105,7 @@ var params = map[string]param{
 	"databases":          {get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
 	"maxclients":         {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	"fsync":              {get: func(c *Config) string { return c.Fsync }},
+	"feed-retention":     {get: func(c *Config) string { return c.FeedRetention.String() }},
 	"proto-max-bulk-len": {get: func(c *Config) string { return strconv.Itoa(c.ProtoMaxBulkLen) }},
 	"max-command-args":   {get: func(c *Config) string { return strconv.Itoa(c.MaxCommandArgs) }},
 	"client-query-buffer-limit": {

@@ -49,7 +49,7 @@ type Server struct {
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps,
-		OnExpire: commands.NotifyExpired})
+		OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/mutexredis/mutexredis/commands"
+	"github.com/mutexredis/mutexredis/mutex"
 	"github.com/mutexredis/mutexredis/server"
 )
 
@@ -41,6 +42,7 @@ func main() {
 	notify := fs.String("notify-keyspace-events", "", "Redis keyspace notifications classes, e.g. KEA (empty: off)")
 	queryLimit := fs.String("client-query-buffer-limit", "1gb", "bytes of requests a client may have buffered (Redis memory units)")
 	outLimit := fs.String("client-output-buffer-limit", "", `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`)
+	feedRetention := fs.String("feed-retention", cfg.FeedRetention.String(), `change feed retention: batches, bytes and/or age, e.g. "1000000 256mb 7d"; 0 turns the feed off`)
 	fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -52,6 +54,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mutexredis: --client-query-buffer-limit:", r)
 		os.Exit(2)
 	}
+	feed, err := mutex.ParseFeedRetention(*feedRetention)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutexredis: --feed-retention:", err)
+		os.Exit(2)
+	}
+	cfg.FeedRetention = feed
 	if err := configure(cfg, *bind, *outLimit, *protected); err != nil {
 		fmt.Fprintln(os.Stderr, "mutexredis:", err)
 		os.Exit(2)
