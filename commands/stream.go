@@ -358,41 +358,63 @@ func parseTrimArgs(args [][]byte, xadd bool) (trimArgs, any) {
 	return t, nil
 }
 
-// approxNode is the node size an approximate trim removes whole, as
-// Redis's stream-node-max-entries default: "~" trims only in steps of it.
-const approxNode = 100
+// approxNode is Redis's stream-node-max-entries: XINFO's radix-tree
+// figures are estimated with it.
+const approxNode = mutex.StreamNodeEntries
 
-// trim applies t to st and returns the number of entries deleted.
+// trim applies t to st and returns the number of entries deleted. An
+// exact trim deletes entry by entry; an approximate one (~) only deletes
+// whole nodes (see mutex.StreamEntry.Node), at most limit entries, as
+// Redis does.
 func (t *trimArgs) trim(tx *mutex.Tx, st *mutex.Stream) (int64, error) {
 	if t.strategy == "" || st.Length == 0 {
 		return 0, nil
 	}
-	var ids []mutex.StreamID
-	max := int64(-1)
+	remove := int64(-1) // maxlen: how many to remove
 	if t.strategy == "maxlen" {
-		max = st.Length - t.maxlen
-		if max <= 0 {
+		if remove = st.Length - t.maxlen; remove <= 0 {
 			return 0, nil
 		}
 	}
-	if t.approx && t.limit > 0 && (max < 0 || t.limit < max) {
-		max = t.limit
+	var ids, node []mutex.StreamID
+	curNode, nodeOK := uint64(0), true
+	flush := func() bool { // a whole node goes, if it may
+		if !nodeOK || len(node) == 0 {
+			return len(node) == 0
+		}
+		if remove >= 0 && int64(len(ids)+len(node)) > remove || t.limit > 0 && int64(len(ids)+len(node)) > t.limit {
+			return false
+		}
+		ids = append(ids, node...)
+		node = node[:0]
+		return true
 	}
 	err := tx.StreamRange(st, mutex.StreamID{}, mutex.MaxStreamID, false, func(e mutex.StreamEntry) bool {
+		if !t.approx {
+			if t.strategy == "minid" && !e.ID.Less(t.minid) || remove >= 0 && int64(len(ids)) >= remove {
+				return false
+			}
+			ids = append(ids, e.ID)
+			return true
+		}
+		if len(node) > 0 && e.Node != curNode && !flush() {
+			return false
+		}
+		curNode = e.Node
 		if t.strategy == "minid" && !e.ID.Less(t.minid) {
+			nodeOK = false // this node holds an entry to keep
 			return false
 		}
-		if max >= 0 && int64(len(ids)) >= max {
-			return false
-		}
-		ids = append(ids, e.ID)
+		node = append(node, e.ID)
 		return true
 	})
 	if err != nil {
 		return 0, err
 	}
-	if t.approx {
-		ids = ids[:len(ids)/approxNode*approxNode]
+	if t.approx && nodeOK && len(node) > 0 {
+		// The last node reached: it goes whole only when the walk ended
+		// with it (every entry of it is to be removed).
+		flush()
 	}
 	for _, id := range ids {
 		if _, err := tx.StreamDelete(st, id); err != nil {
@@ -576,9 +598,6 @@ func xsetidOp(args [][]byte) (mutex.Op, any) {
 		if !ok {
 			return ErrNoSuchKey, nil
 		}
-		if id.Less(st.MaxDeleted) {
-			return Error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"), nil
-		}
 		if st.Length > 0 {
 			last, _, err := tx.StreamLastEntry(st)
 			if err != nil {
@@ -590,6 +609,9 @@ func xsetidOp(args [][]byte) (mutex.Op, any) {
 			if added != -1 && st.Length > added {
 				return Error("ERR The entries_added specified in XSETID is smaller than the target stream length"), nil
 			}
+		}
+		if id.Less(st.MaxDeleted) {
+			return Error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"), nil
 		}
 		st.Last = id
 		if added != -1 {
@@ -619,9 +641,9 @@ type readArgs struct {
 
 func parseReadArgs(args [][]byte, group bool) (readArgs, any) {
 	var r readArgs
-	name := "xread"
+	name := "XREAD"
 	if group {
-		name = "xreadgroup"
+		name = "XREADGROUP"
 	}
 	streams := 0
 	for i := 1; i < len(args); i++ {
@@ -646,7 +668,7 @@ func parseReadArgs(args [][]byte, group bool) (readArgs, any) {
 			streams = i + 1
 			n := len(args) - streams
 			if n%2 != 0 {
-				return r, Error("ERR Unbalanced '" + name + "' list of streams: for each stream key an ID or '$' must be specified.")
+				return r, Error("ERR Unbalanced " + name + " list of streams: for each stream key an ID or '$' must be specified.")
 			}
 			r.keys, r.ids = args[streams:streams+n/2], args[streams+n/2:]
 			i = len(args)

@@ -220,7 +220,7 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 		ops = muts[i].AppendJSON(ops)
 	}
 	ops = append(ops, ']')
-	val := encodeFields([][]byte{
+	val := encodeFields(0, [][]byte{
 		[]byte("ops"), ops,
 		[]byte("count"), strconv.AppendInt(nil, int64(max(tx.mutations, 1)), 10),
 		[]byte("time"), strconv.AppendInt(nil, now, 10),

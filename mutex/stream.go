@@ -119,7 +119,14 @@ type Stream struct {
 type StreamEntry struct {
 	ID     StreamID
 	Fields [][]byte // field, value, field, value …
+	// Node is the entry's node, as Redis groups entries in radix tree
+	// nodes of StreamNodeEntries: approximate trimming (~) removes whole
+	// nodes only.
+	Node uint64
 }
+
+// StreamNodeEntries is Redis's stream-node-max-entries default.
+const StreamNodeEntries = 100
 
 // StreamGroup is a consumer group's state. EntriesRead is -1 when unknown.
 type StreamGroup struct {
@@ -158,12 +165,13 @@ func encodeStreamAux(st *Stream) []byte {
 	return binary.AppendUvarint(b, st.EntriesAdded)
 }
 
-func encodeFields(fields [][]byte) []byte {
-	n := binary.MaxVarintLen64
+func encodeFields(node uint64, fields [][]byte) []byte {
+	n := 2 * binary.MaxVarintLen64
 	for _, f := range fields {
 		n += binary.MaxVarintLen64 + len(f)
 	}
 	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, node)
 	b = binary.AppendUvarint(b, uint64(len(fields)))
 	for _, f := range fields {
 		b = appendLenPrefixed(b, f)
@@ -172,6 +180,20 @@ func encodeFields(fields [][]byte) []byte {
 }
 
 func decodeFields(b []byte) ([][]byte, error) {
+	_, fields, err := decodeEntry(b)
+	return fields, err
+}
+
+func decodeEntry(b []byte) (uint64, [][]byte, error) {
+	node, w := binary.Uvarint(b)
+	if w <= 0 {
+		return 0, nil, errors.New("mutex: corrupt stream entry")
+	}
+	fields, err := decodeItems(b[w:])
+	return node, fields, err
+}
+
+func decodeItems(b []byte) ([][]byte, error) {
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(len(b)) {
 		return nil, errors.New("mutex: corrupt stream entry")
@@ -276,12 +298,12 @@ func (r *Reader) StreamRange(st *Stream, start, end StreamID, reverse bool, fn f
 	upper = append(upper, 0) // inclusive
 	var derr error
 	err := r.iterate(lower, upper, reverse, func(k, v []byte) bool {
-		fields, err := decodeFields(v)
+		node, fields, err := decodeEntry(v)
 		if err != nil {
 			derr = err
 			return false
 		}
-		return fn(StreamEntry{ID: decodeID(k[len(st.base)+1:]), Fields: fields})
+		return fn(StreamEntry{ID: decodeID(k[len(st.base)+1:]), Fields: fields, Node: node})
 	})
 	return errors.Join(err, derr)
 }
@@ -436,7 +458,7 @@ func (tx *Tx) StreamAppend(st *Stream, id StreamID, fields [][]byte) error {
 	if st.Feed {
 		return errFeedReadOnly
 	}
-	if err := tx.b.Set(st.entryKey(id), encodeFields(fields), nil); err != nil {
+	if err := tx.b.Set(st.entryKey(id), encodeFields(st.EntriesAdded/StreamNodeEntries, fields), nil); err != nil {
 		return err
 	}
 	st.Length++

@@ -1,0 +1,234 @@
+package integration
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// streamScripts are compared byte for byte with redis-server 7.0. They use
+// explicit IDs and avoid idle times, so that both servers must answer the
+// same.
+var streamScripts = []script{
+	{"xadd ids", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "1-0", "a", "1"),
+		cmd("XADD", "s", "1-*", "b", "2"), cmd("XADD", "s", "2-*", "c", "3"), cmd("XADD", "s", "2", "x", "y"),
+		cmd("XADD", "s", "0-0", "a", "1"), cmd("XADD", "z", "0-0", "a", "1"), cmd("XADD", "z", "0", "a", "1"),
+		cmd("XADD", "z", "0-*", "a", "1"), cmd("XADD", "z", "0-*", "a", "1"), cmd("XADD", "s", "x", "a", "1"),
+		cmd("XADD", "s", "1-x", "a", "1"), cmd("XADD", "s", "-", "a", "1"), cmd("XADD", "s", "+", "a", "1"),
+		cmd("XADD", "s", "9-1", "a"), cmd("XADD", "s", "9-1", "a", "1", "b"), cmd("XADD", "s"),
+		cmd("XADD", "s", "18446744073709551615-18446744073709551615", "a", "1"), cmd("XADD", "s", "*", "a", "1"),
+		cmd("XADD", "s", "18446744073709551616-0", "a", "1"), cmd("XADD", "s", "05-1", "a", "1"),
+		cmd("XLEN", "s"), cmd("XLEN", "nokey"), cmd("XRANGE", "s", "-", "+"),
+		cmd("SET", "str", "v"), cmd("XADD", "str", "1-1", "a", "1"), cmd("XLEN", "str"), cmd("XRANGE", "str", "-", "+"),
+		cmd("XADD", "nomk", "NOMKSTREAM", "1-1", "a", "1"), cmd("EXISTS", "nomk"), cmd("TYPE", "s"), cmd("TYPE", "z"),
+	}},
+	{"xadd trim", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "2-1", "a", "1"), cmd("XADD", "s", "3-1", "a", "1"),
+		cmd("XADD", "s", "MAXLEN", "2", "4-1", "a", "1"), cmd("XRANGE", "s", "-", "+"),
+		cmd("XADD", "s", "MAXLEN", "=", "1", "5-1", "a", "1"), cmd("XRANGE", "s", "-", "+"),
+		cmd("XADD", "s", "MAXLEN", "~", "0", "6-1", "a", "1"), cmd("XLEN", "s"),
+		cmd("XADD", "s", "MINID", "6", "7-1", "a", "1"), cmd("XRANGE", "s", "-", "+"),
+		cmd("XADD", "s", "MAXLEN", "-1", "8-1", "a", "1"), cmd("XADD", "s", "MAXLEN", "x", "8-1", "a", "1"),
+		cmd("XADD", "s", "LIMIT", "5", "8-1", "a", "1"), cmd("XADD", "s", "MAXLEN", "5", "LIMIT", "5", "8-1", "a", "1"),
+		cmd("XADD", "s", "MAXLEN", "~", "5", "LIMIT", "-1", "8-1", "a", "1"), cmd("XADD", "s", "MINID", "bad", "8-1", "a", "1"),
+		cmd("XADD", "s", "MAXLEN", "~", "1", "LIMIT", "10", "8-1", "a", "1"), cmd("XLEN", "s"),
+		cmd("XTRIM", "s", "MAXLEN", "1"), cmd("XRANGE", "s", "-", "+"), cmd("XTRIM", "s", "MINID", "9"), cmd("XLEN", "s"),
+		cmd("XTRIM", "nokey", "MAXLEN", "1"), cmd("XTRIM", "nokey", "garbage"), cmd("XTRIM", "s", "garbage"),
+		cmd("XTRIM", "s", "LIMIT", "1"), cmd("XTRIM", "s", "MAXLEN", "~", "1", "LIMIT", "1"),
+		cmd("XTRIM", "s"), cmd("XTRIM", "s", "MAXLEN"), cmd("SET", "str", "v"), cmd("XTRIM", "str", "MAXLEN", "1"),
+		cmd("XINFO", "STREAM", "s"),
+	}},
+	{"xrange", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "1-2", "b", "2", "c", "3"), cmd("XADD", "s", "5-0", "d", "4"),
+		cmd("XADD", "s", "7-3", "e", "5"),
+		cmd("XRANGE", "s", "-", "+"), cmd("XRANGE", "s", "1", "1"), cmd("XRANGE", "s", "1-2", "5"), cmd("XRANGE", "s", "(1-1", "(7-3"),
+		cmd("XRANGE", "s", "(1", "+"), cmd("XRANGE", "s", "-", "+", "COUNT", "2"), cmd("XRANGE", "s", "-", "+", "COUNT", "0"),
+		cmd("XRANGE", "s", "-", "+", "COUNT", "-1"), cmd("XRANGE", "s", "-", "+", "COUNT"), cmd("XRANGE", "s", "-", "+", "COUNT", "x"),
+		cmd("XRANGE", "s", "-", "+", "FOO", "1"), cmd("XRANGE", "s", "+", "-"), cmd("XRANGE", "s", "(-", "+"), cmd("XRANGE", "s", "-", "(+"),
+		cmd("XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"), cmd("XRANGE", "s", "-", "(0-0"),
+		cmd("XRANGE", "s", "x", "+"), cmd("XRANGE", "nokey", "-", "+"), cmd("XRANGE", "s", "-"),
+		cmd("XREVRANGE", "s", "+", "-"), cmd("XREVRANGE", "s", "+", "-", "COUNT", "1"), cmd("XREVRANGE", "s", "(7-3", "(1-1"),
+		cmd("XREVRANGE", "s", "-", "+"), cmd("XREVRANGE", "s", "5", "1-2"),
+		cmd("SET", "str", "v"), cmd("XRANGE", "str", "-", "+"), cmd("XREVRANGE", "str", "+", "-"),
+	}},
+	{"xdel xsetid", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "2-1", "a", "1"), cmd("XADD", "s", "3-1", "a", "1"),
+		cmd("XDEL", "s", "2-1", "9-9", "2-1"), cmd("XDEL", "s", "bad"), cmd("XDEL", "s", "1-1", "bad"), cmd("XLEN", "s"),
+		cmd("XDEL", "nokey", "1-1"), cmd("XINFO", "STREAM", "s"), cmd("XDEL", "s", "1-1", "3-1"), cmd("XINFO", "STREAM", "s"),
+		cmd("XADD", "s", "2-5", "a", "1"), cmd("XADD", "s", "4-0", "a", "1"),
+		cmd("XSETID", "s", "3-0"), cmd("XSETID", "s", "5-0"), cmd("XSETID", "s", "5-0", "ENTRIESADDED", "0"),
+		cmd("XSETID", "s", "5-0", "ENTRIESADDED", "-1"), cmd("XSETID", "s", "5-0", "MAXDELETEDID", "6-0"),
+		cmd("XSETID", "s", "9-0", "ENTRIESADDED", "10", "MAXDELETEDID", "4-5"), cmd("XSETID", "s", "4-6"),
+		cmd("XSETID", "s", "9-0", "FOO"), cmd("XSETID", "nokey", "1-1"), cmd("XSETID", "s", "bad"),
+		cmd("XINFO", "STREAM", "s"), cmd("XADD", "s", "9-0", "a", "1"), cmd("XADD", "s", "9-*", "a", "1"),
+		cmd("SET", "str", "v"), cmd("XDEL", "str", "1-1"), cmd("XSETID", "str", "1-1"),
+	}},
+	{"xread", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "2-1", "b", "2"), cmd("XADD", "t", "1-5", "c", "3"),
+		cmd("XREAD", "STREAMS", "s", "0"), cmd("XREAD", "COUNT", "1", "STREAMS", "s", "t", "0", "0"),
+		cmd("XREAD", "STREAMS", "s", "t", "1-1", "1-5"), cmd("XREAD", "STREAMS", "s", "$"), cmd("XREAD", "STREAMS", "nokey", "0"),
+		cmd("XREAD", "STREAMS", "s", "t", "0"), cmd("XREAD", "STREAMS", "s", ">"), cmd("XREAD", "STREAMS", "s", "bad"),
+		cmd("XREAD", "COUNT", "x", "STREAMS", "s", "0"), cmd("XREAD", "BLOCK", "x", "STREAMS", "s", "0"),
+		cmd("XREAD", "BLOCK", "-1", "STREAMS", "s", "0"), cmd("XREAD", "FOO", "STREAMS", "s", "0"), cmd("XREAD", "COUNT", "1", "s", "0"),
+		cmd("XREAD", "BLOCK", "10", "STREAMS", "s", "0"), cmd("XREAD", "COUNT", "0", "STREAMS", "s", "0"),
+		cmd("XREAD", "COUNT", "-5", "STREAMS", "s", "0"), cmd("XREAD", "STREAMS", "s", "-"),
+		cmd("SET", "str", "v"), cmd("XREAD", "STREAMS", "str", "0"), cmd("XREAD", "STREAMS"),
+	}},
+	{"groups", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("XADD", "s", "2-1", "b", "2"), cmd("XADD", "s", "3-1", "c", "3"),
+		cmd("XGROUP", "CREATE", "s", "g", "0"), cmd("XGROUP", "CREATE", "s", "g", "0"), cmd("XGROUP", "CREATE", "s", "g2", "$"),
+		cmd("XGROUP", "CREATE", "nokey", "g", "0"), cmd("XGROUP", "CREATE", "mk", "g", "$", "MKSTREAM"), cmd("XLEN", "mk"),
+		cmd("XGROUP", "CREATE", "s", "g3", "bad"), cmd("XGROUP", "CREATE", "s", "g3", "0", "FOO"),
+		cmd("XGROUP", "CREATE", "s", "g4", "0", "ENTRIESREAD", "2"), cmd("XGROUP", "CREATE", "s", "g5", "0", "ENTRIESREAD", "-2"),
+		cmd("XGROUP", "CREATE", "s"), cmd("XGROUP", "FOO", "s", "g"), cmd("XGROUP", "SETID", "s", "nog", "0"),
+		cmd("XINFO", "GROUPS", "s"),
+		cmd("XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "s", ">"),
+		cmd("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"), cmd("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"),
+		cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", "0"), cmd("XREADGROUP", "GROUP", "g", "c3", "STREAMS", "s", "0"),
+		cmd("XREADGROUP", "GROUP", "nog", "c1", "STREAMS", "s", ">"), cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "nokey", ">"),
+		cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", "$"), cmd("XREADGROUP", "STREAMS", "s", ">", "x", "y"),
+		cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s"), cmd("XREADGROUP", "GROUP", "g4", "c", "NOACK", "STREAMS", "s", ">"),
+		cmd("XINFO", "GROUPS", "s"), cmd("XPENDING", "s", "g"), cmd("XPENDING", "s", "g4"), cmd("XPENDING", "s", "nog"),
+		cmd("XPENDING", "nokey", "g"), cmd("XPENDING", "s", "g", "-", "+"), cmd("XPENDING", "s", "g", "-", "+", "x"),
+		cmd("XPENDING", "s", "g", "bad", "+", "10"),
+		cmd("XACK", "s", "g", "1-1", "1-1", "9-9"), cmd("XACK", "s", "g", "bad"), cmd("XACK", "s", "nog", "1-1"),
+		cmd("XACK", "nokey", "g", "1-1"), cmd("XPENDING", "s", "g"),
+		cmd("XCLAIM", "s", "g", "c3", "0", "2-1", "JUSTID"), cmd("XCLAIM", "s", "g", "c3", "x", "2-1"),
+		cmd("XCLAIM", "s", "nog", "c3", "0", "2-1"), cmd("XCLAIM", "s", "g", "c3", "0", "2-1", "FOO"),
+		cmd("XCLAIM", "s", "g", "c3", "0", "1-1"), cmd("XCLAIM", "s", "g", "c4", "0", "1-1", "FORCE", "JUSTID"),
+		cmd("XCLAIM", "s", "g", "c4", "0", "3-1", "RETRYCOUNT", "7", "JUSTID"), cmd("XPENDING", "s", "g"),
+		cmd("XAUTOCLAIM", "s", "g", "c5", "0", "0", "COUNT", "1", "JUSTID"), cmd("XAUTOCLAIM", "s", "g", "c5", "0", "0", "COUNT", "0"),
+		cmd("XAUTOCLAIM", "s", "g", "c5", "x", "0"), cmd("XAUTOCLAIM", "s", "g", "c5", "0", "bad"),
+		cmd("XAUTOCLAIM", "s", "nog", "c5", "0", "0"), cmd("XAUTOCLAIM", "s", "g", "c5", "0", "0", "FOO"),
+		cmd("XDEL", "s", "3-1"), cmd("XAUTOCLAIM", "s", "g", "c6", "0", "-", "JUSTID"), cmd("XPENDING", "s", "g"),
+		cmd("XINFO", "CONSUMERS", "s", "nog"), cmd("XINFO", "GROUPS", "nokey"),
+		cmd("XGROUP", "CREATECONSUMER", "s", "g", "c9"), cmd("XGROUP", "CREATECONSUMER", "s", "g", "c9"),
+		cmd("XGROUP", "DELCONSUMER", "s", "g", "c6"), cmd("XGROUP", "DELCONSUMER", "s", "g", "nobody"),
+		cmd("XGROUP", "SETID", "s", "g", "$"), cmd("XGROUP", "SETID", "s", "g", "1-1", "ENTRIESREAD", "1"),
+		cmd("XGROUP", "SETID", "s", "g", "bad"), cmd("XINFO", "GROUPS", "s"),
+		cmd("XGROUP", "DESTROY", "s", "g"), cmd("XGROUP", "DESTROY", "s", "g"), cmd("XINFO", "GROUPS", "s"),
+		cmd("SET", "str", "v"), cmd("XGROUP", "CREATE", "str", "g", "0"), cmd("XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"),
+		cmd("XINFO", "STREAM", "str"), cmd("XINFO", "STREAM", "nokey"), cmd("XINFO", "STREAM"), cmd("XINFO", "FOO", "s"),
+		cmd("XACK", "str", "g", "1-1"), cmd("XPENDING", "str", "g"),
+	}},
+	{"stream generic", []step{
+		cmd("XADD", "s", "1-1", "a", "1"), cmd("EXPIRE", "s", "100"), cmd("TTL", "s"), cmd("COPY", "s", "s2"),
+		cmd("XRANGE", "s2", "-", "+"), cmd("RENAME", "s2", "s3"), cmd("XLEN", "s3"), cmd("DEL", "s3"), cmd("XLEN", "s3"),
+		cmd("SET", "s", "x"), cmd("XLEN", "s"), cmd("TYPE", "s"),
+		cmd("MULTI"), cmd("XADD", "m", "1-1", "a", "1"), cmd("XADD", "m", "1-1", "a", "1"), cmd("XLEN", "m"), cmd("EXEC"),
+	}},
+}
+
+// approxTrimScript adds 250 entries and trims with "~", which removes
+// whole nodes of 100 entries only.
+func approxTrimScript() script {
+	var steps []step
+	for i := 1; i <= 250; i++ {
+		steps = append(steps, cmd("XADD", "s", strconv.Itoa(i)+"-1", "f", "v"))
+	}
+	steps = append(steps,
+		cmd("XTRIM", "s", "MAXLEN", "~", "200"), cmd("XLEN", "s"), cmd("XTRIM", "s", "MAXLEN", "~", "140"), cmd("XLEN", "s"),
+		cmd("XDEL", "s", "120-1", "121-1"), cmd("XTRIM", "s", "MINID", "~", "150"), cmd("XLEN", "s"),
+		cmd("XTRIM", "s", "MINID", "~", "205"), cmd("XLEN", "s"), cmd("XRANGE", "s", "-", "+", "COUNT", "1"),
+		cmd("XADD", "s", "MAXLEN", "~", "10", "LIMIT", "20", "300-1", "f", "v"), cmd("XLEN", "s"),
+		cmd("XTRIM", "s", "MAXLEN", "=", "3"), cmd("XRANGE", "s", "-", "+"), cmd("XINFO", "STREAM", "s"))
+	return script{"approximate trim", steps}
+}
+
+func TestStreamCompareWithRedis(t *testing.T) {
+	t.Parallel()
+	raddr := realRedis(t)
+	s := startServer(t)
+	for _, sc := range append(streamScripts, approxTrimScript()) {
+		t.Run(sc.name, func(t *testing.T) {
+			mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
+			for _, c := range []*rconn{mine, theirs} {
+				c.do("SELECT", "0")
+				c.do("FLUSHDB")
+			}
+			for i, st := range sc.steps {
+				mine.send(st.args...)
+				theirs.send(st.args...)
+				if got, want := mine.read(), theirs.read(); got != want {
+					t.Errorf("step %d %q:\n mutexredis: %s\n redis:      %s", i, st.args, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamBlockingRead checks that XREAD BLOCK and XREADGROUP BLOCK wait
+// outside the mutex and are served by the XADD that follows, and that a
+// timeout answers a null array.
+func TestStreamBlockingRead(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	ctx := context.Background()
+	reader, writer := s.client(t, nil), s.client(t, nil)
+	got := make(chan []redis.XStream, 1)
+	errs := make(chan error, 1)
+	go func() {
+		res, err := reader.XRead(ctx, &redis.XReadArgs{Streams: []string{"s", "5-0"}, Block: 0}).Result()
+		got <- res
+		errs <- err
+	}()
+	if err := writer.XAdd(ctx, &redis.XAddArgs{Stream: "s", ID: "5-1", Values: []string{"f", "v"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res := <-got
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || len(res[0].Messages) != 1 || res[0].Messages[0].ID != "5-1" || res[0].Messages[0].Values["f"] != "v" {
+		t.Fatalf("XREAD BLOCK got %+v", res)
+	}
+	// Timeout: a null reply.
+	if _, err := reader.XRead(ctx, &redis.XReadArgs{Streams: []string{"s", "$"}, Block: 20 * time.Millisecond}).Result(); err != redis.Nil {
+		t.Fatalf("XREAD BLOCK timeout: %v, want redis.Nil", err)
+	}
+	// XREADGROUP BLOCK: each of two consumers gets one entry.
+	if err := writer.XGroupCreate(ctx, "s", "g", "9-0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		ids []string
+		err error
+	}
+	out := make(chan result, 2)
+	for _, c := range []string{"c1", "c2"} {
+		cl := s.client(t, nil)
+		go func() {
+			res, err := cl.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: c, Streams: []string{"s", ">"}, Count: 1, Block: 0}).Result()
+			var ids []string
+			for _, st := range res {
+				for _, m := range st.Messages {
+					ids = append(ids, m.ID)
+				}
+			}
+			out <- result{ids, err}
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := writer.XAdd(ctx, &redis.XAddArgs{Stream: "s", ID: strconv.Itoa(10+i) + "-0", Values: []string{"n", strconv.Itoa(i)}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		r := <-out
+		if r.err != nil || len(r.ids) != 1 {
+			t.Fatalf("XREADGROUP BLOCK: %v %v", r.ids, r.err)
+		}
+		seen[r.ids[0]] = true
+	}
+	if !seen["10-0"] || !seen["11-0"] {
+		t.Fatalf("entries delivered: %v", seen)
+	}
+	if n := writer.XPending(ctx, "s", "g").Val().Count; n != 2 {
+		t.Fatalf("pending %d, want 2", n)
+	}
+}
