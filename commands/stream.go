@@ -86,6 +86,7 @@ func FeedWriteRefused(cmd *Command, args [][]byte) bool {
 }
 
 var (
+	errFeedEmpty       = Error("ERR the change feed " + mutex.FeedKey + " has no batch yet (or the feed is off): consumer groups are created once it has one")
 	errInvalidStreamID = Error("ERR Invalid stream ID specified as stream command argument")
 	errXaddTop         = Error("ERR The ID specified in XADD is equal or smaller than the target stream top item")
 	errXaddZero        = Error("ERR The ID specified in XADD must be greater than 0-0")
@@ -1467,6 +1468,9 @@ func xgroupOp(args [][]byte) (mutex.Op, any) {
 		st, exists, err := tx.OpenStream(key)
 		if err != nil {
 			return nil, err
+		}
+		if !exists && mutex.IsFeedKey(key) {
+			return errFeedEmpty, nil
 		}
 		if !exists && !mkstream {
 			return Error("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."), nil
