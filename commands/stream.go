@@ -50,10 +50,12 @@ func init() {
 			Summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."}),
 		key1(&Command{Name: "xautoclaim", Arity: -6, Flags: Write | Fast, Op: xautoclaimOp,
 			Summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."}),
-		&Command{Name: "xgroup", Arity: -2, Flags: Write, FirstKey: 2, LastKey: 2, Step: 1, Op: xgroupOp,
+		// The containers have no flags or keys of their own, as in Redis
+		// (the subcommands' ops are reads or writes).
+		&Command{Name: "xgroup", Arity: -2, Op: xgroupOp,
 			Subcommands: []string{"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
 			Summary:     "A container for consumer groups commands."},
-		&Command{Name: "xinfo", Arity: -2, Flags: Read, FirstKey: 2, LastKey: 2, Step: 1, Op: xinfoOp,
+		&Command{Name: "xinfo", Arity: -2, Op: xinfoOp,
 			Subcommands: []string{"stream", "groups", "consumers", "help"},
 			Summary:     "A container for stream introspection commands."},
 	)

@@ -105,7 +105,6 @@ var params = map[string]param{
 	"databases":          {get: func(c *Config) string { return strconv.Itoa(c.Databases) }},
 	"maxclients":         {get: func(c *Config) string { return strconv.Itoa(c.MaxClients) }},
 	"fsync":              {get: func(c *Config) string { return c.Fsync }},
-	"feed-retention":     {get: func(c *Config) string { return c.FeedRetention.String() }},
 	"proto-max-bulk-len": {get: func(c *Config) string { return strconv.Itoa(c.ProtoMaxBulkLen) }},
 	"max-command-args":   {get: func(c *Config) string { return strconv.Itoa(c.MaxCommandArgs) }},
 	"client-query-buffer-limit": {
