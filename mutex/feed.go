@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -208,24 +209,31 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 		fm = feedMeta{first: seq, last: seq - 1, exists: true}
 	}
 	now := tx.now
-	ops := []byte{'['}
-	var muts []Access
-	if tx.muts != nil {
-		muts = *tx.muts
+	// ops is "," op "," op …: its first byte becomes the array's '['.
+	var ops []byte
+	if tx.feedOps != nil {
+		ops = *tx.feedOps
 	}
-	for i := range muts {
-		if i > 0 {
-			ops = append(ops, ',')
-		}
-		ops = muts[i].AppendJSON(ops)
+	if len(ops) == 0 {
+		ops = append(ops, '[')
+	} else {
+		ops[0] = '['
 	}
 	ops = append(ops, ']')
-	val := encodeFields(0, [][]byte{
-		[]byte("ops"), ops,
-		[]byte("count"), strconv.AppendInt(nil, int64(max(tx.mutations, 1)), 10),
-		[]byte("time"), strconv.AppendInt(nil, now, 10),
-	})
+	if tx.feedOps != nil {
+		*tx.feedOps = ops // reused by the next batch
+	}
+	var nums [2 * 20]byte
+	count := strconv.AppendInt(nums[:0], int64(max(tx.mutations, 1)), 10)
+	ts := strconv.AppendInt(count[len(count):], now, 10)
 	key := st.entryKey(StreamID{seq, 0})
+	val := tx.scratch[:0]
+	val = binary.AppendUvarint(val, 0) // node
+	val = binary.AppendUvarint(val, 6)
+	for _, f := range [][]byte{[]byte("ops"), ops, []byte("count"), count, []byte("time"), ts} {
+		val = appendLenPrefixed(val, f)
+	}
+	tx.scratch = val
 	if err := tx.b.Set(key, val, nil); err != nil {
 		return err
 	}
@@ -326,4 +334,20 @@ func (f FeedRetention) String() string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// feedBuffers recycles the buffers the ops of a batch are rendered into;
+// one large batch does not pin its buffer.
+var feedBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func feedBuffer() *[]byte {
+	b := feedBuffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putFeedBuffer(b *[]byte) {
+	if cap(*b) <= 1<<20 {
+		feedBuffers.Put(b)
+	}
 }

@@ -358,8 +358,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
-	} else if s.opts.FeedRetention.On() {
-		tx.muts = new([]Access) // the feed records every batch's ops
+	}
+	if s.opts.FeedRetention.On() {
+		tx.feedOps = feedBuffer() // the feed records every batch's ops
+		defer putFeedBuffer(tx.feedOps)
 	}
 	runWrites(tx)
 	if tx.notes != nil {
