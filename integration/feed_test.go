@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -584,4 +585,64 @@ func TestFeedBlockingRead(t *testing.T) {
 	if len(res) != 1 || len(res[0].Messages) < 1 || res[0].Messages[0].ID != strconv.FormatInt(first+1, 10)+"-0" {
 		t.Fatalf("XREAD BLOCK on the feed: %v", res)
 	}
+}
+
+// TestFeedDeliveryLatency measures how long after a write is acknowledged
+// (its batch committed) a consumer blocked in XREAD BLOCK on the feed has
+// it: p50 and p99 are logged, nothing is asserted. It runs with
+// MUTEXREDIS_FEED_BENCH=1 (make bench-style, not in the normal run).
+func TestFeedDeliveryLatency(t *testing.T) {
+	if os.Getenv("MUTEXREDIS_FEED_BENCH") == "" {
+		t.Skip("set MUTEXREDIS_FEED_BENCH=1 to measure")
+	}
+	s := startServer(t)
+	ctx := context.Background()
+	w, r := s.client(t, nil), s.client(t, nil)
+	w.Set(ctx, "warm", "1", 0)
+	last := strconv.FormatInt(afterwrite(t, w), 10) + "-0"
+	const n = 2000
+	acked, sent := make([]time.Time, n+1), make([]time.Time, n+1)
+	var mu sync.Mutex
+	got := make(chan map[int64]time.Time, 1)
+	go func() {
+		recv := map[int64]time.Time{}
+		for len(recv) < n {
+			res, err := r.XRead(ctx, &redis.XReadArgs{Streams: []string{feedKey, last}, Block: 0}).Result()
+			if err != nil {
+				break
+			}
+			now := time.Now()
+			for _, m := range res[0].Messages {
+				b, _ := batchOf(m.ID)
+				recv[b] = now
+				last = m.ID
+			}
+		}
+		got <- recv
+	}()
+	first := int64(0)
+	for i := 1; i <= n; i++ {
+		mu.Lock()
+		sent[i] = time.Now()
+		mu.Unlock()
+		w.Set(ctx, "k", strconv.Itoa(i), 0)
+		mu.Lock()
+		acked[i] = time.Now()
+		mu.Unlock()
+		if i == 1 {
+			first = afterwrite(t, w)
+		}
+	}
+	recv := <-got
+	var lat, fromSend []time.Duration
+	for i := 1; i <= n; i++ {
+		if at, ok := recv[first+int64(i)-1]; ok {
+			lat = append(lat, at.Sub(acked[i]))
+			fromSend = append(fromSend, at.Sub(sent[i]))
+		}
+	}
+	slices.Sort(lat)
+	slices.Sort(fromSend)
+	t.Logf("XREAD BLOCK on the feed, %d batches: delivery after the writer's acknowledgement p50 %v p99 %v (negative: the consumer had it first); after the write was sent p50 %v p99 %v",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], fromSend[len(fromSend)/2], fromSend[len(fromSend)*99/100])
 }
