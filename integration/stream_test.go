@@ -2,7 +2,11 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,4 +235,161 @@ func TestStreamBlockingRead(t *testing.T) {
 	if n := writer.XPending(ctx, "s", "g").Val().Count; n != 2 {
 		t.Fatalf("pending %d, want 2", n)
 	}
+}
+
+// TestStreamCrash: streams and their consumer-group state commit with their
+// batches. With producers and a consumer group running, the server is
+// killed -9; after the restart every acknowledged XADD is there, every
+// acknowledged delivery is pending or was acknowledged, every
+// acknowledged XACK is gone from the PEL, and the group's position is at
+// or past every delivery.
+func TestStreamCrash(t *testing.T) {
+	t.Parallel()
+	cycles := 2
+	if feedLong() {
+		cycles = 10
+	}
+	dir := t.TempDir()
+	ctx := context.Background()
+	added := map[string]bool{}
+	delivered := map[string]bool{} // ID → never acknowledged by the consumer
+	ackedIDs := map[string]bool{}
+	var mu sync.Mutex
+	groupMade := false
+	for cycle := 0; cycle < cycles; cycle++ {
+		srv := ownStartPlain(t, dir)
+		c := srv.client(t, nil)
+		if !groupMade {
+			if err := c.XGroupCreateMkStream(ctx, "s", "g", "0").Err(); err != nil {
+				t.Fatal(err)
+			}
+			groupMade = true
+		}
+		// Check what the last cycle left.
+		mu.Lock()
+		checkStreamState(t, c, added, delivered, ackedIDs)
+		mu.Unlock()
+		wctx, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		var ops atomic.Int64
+		for w := 0; w < 2; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				pc := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+				defer pc.Close()
+				for wctx.Err() == nil {
+					id, err := pc.XAdd(wctx, &redis.XAddArgs{Stream: "s", Values: []string{"w", strconv.Itoa(w)}}).Result()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					added[id] = true
+					mu.Unlock()
+					ops.Add(1)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+			defer cc.Close()
+			for wctx.Err() == nil {
+				res, err := cc.XReadGroup(wctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{"s", ">"}, Count: 10, Block: 50 * time.Millisecond}).Result()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return
+				}
+				for _, st := range res {
+					for i, m := range st.Messages {
+						mu.Lock()
+						delivered[m.ID] = i%2 == 1 // odd positions are never acknowledged
+						mu.Unlock()
+						if i%2 == 0 {
+							if n, err := cc.XAck(wctx, "s", "g", m.ID).Result(); err == nil && n == 1 {
+								mu.Lock()
+								ackedIDs[m.ID] = true
+								mu.Unlock()
+							} else if err != nil {
+								return
+							}
+						}
+					}
+				}
+				ops.Add(1)
+			}
+		}()
+		for ops.Load() < 200 {
+			time.Sleep(time.Millisecond) // polling the workers' progress
+		}
+		stop()
+		srv.sigkill(t)
+		wg.Wait()
+	}
+	srv := ownStartPlain(t, dir)
+	mu.Lock()
+	defer mu.Unlock()
+	checkStreamState(t, srv.client(t, nil), added, delivered, ackedIDs)
+	t.Logf("%d entries acknowledged, %d deliveries, %d acks over %d kill -9", len(added), len(delivered), len(ackedIDs), cycles)
+}
+
+func checkStreamState(t *testing.T, c *redis.Client, added, delivered, acked map[string]bool) {
+	t.Helper()
+	ctx := context.Background()
+	msgs, err := c.XRange(ctx, "s", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, m := range msgs {
+		have[m.ID] = true
+	}
+	for id := range added {
+		if !have[id] {
+			t.Fatalf("acknowledged XADD %s lost", id)
+		}
+	}
+	pend, err := c.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: "s", Group: "g", Start: "-", End: "+", Count: 1 << 30}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := map[string]bool{}
+	for _, p := range pend {
+		pending[p.ID] = true
+	}
+	for id, kept := range delivered {
+		// Entries the consumer never acknowledges stay pending; the others
+		// may be gone with an XACK whose reply the kill swallowed.
+		if kept && !pending[id] {
+			t.Fatalf("acknowledged delivery of %s lost from the PEL", id)
+		}
+	}
+	for id := range acked {
+		if pending[id] {
+			t.Fatalf("acknowledged XACK of %s undone: still pending", id)
+		}
+	}
+	groups, err := c.XInfoGroups(ctx, "s").Result()
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("groups %v %v", groups, err)
+	}
+	last := groups[0].LastDeliveredID
+	for id := range delivered {
+		if streamIDLess(last, id) {
+			t.Fatalf("delivery of %s acknowledged, but the group's last-delivered-id is %s", id, last)
+		}
+	}
+}
+
+func streamIDLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	ams, _ := strconv.ParseUint(am, 10, 64)
+	bms, _ := strconv.ParseUint(bm, 10, 64)
+	if ams != bms {
+		return ams < bms
+	}
+	asq, _ := strconv.ParseUint(as, 10, 64)
+	bsq, _ := strconv.ParseUint(bs, 10, 64)
+	return asq < bsq
 }
