@@ -71,7 +71,7 @@ var feedWritable = map[string]bool{"xreadgroup": true, "xgroup": true, "xack": t
 // FeedWriteRefused reports whether cmd would write the reserved feed key
 // (it then answers ErrFeedReadOnly). Decide calls it for every command.
 func FeedWriteRefused(cmd *Command, args [][]byte) bool {
-	if cmd.Flags&Write == 0 || cmd.FirstKey <= 0 || feedWritable[cmd.Name] {
+	if cmd.Flags&Write == 0 || cmd.FirstKey <= 0 {
 		return false
 	}
 	last := cmd.LastKey
@@ -81,7 +81,7 @@ func FeedWriteRefused(cmd *Command, args [][]byte) bool {
 	step := max(cmd.Step, 1)
 	for i := cmd.FirstKey; i <= last && i < len(args); i += step {
 		if mutex.IsFeedKey(args[i]) {
-			return true
+			return !feedWritable[cmd.Name]
 		}
 	}
 	return false
@@ -795,9 +795,9 @@ func noGroupRead(key, group []byte) Error {
 // feedGapError answers a group on the feed whose position fell below
 // what the feed retains.
 func feedGapError(g mutex.StreamGroup, st *mutex.Stream) Error {
-	return Error("ERR the change feed no longer holds the batches after group '" + string(g.Name) + "''s last delivered ID " +
-		g.LastID.String() + ": it retains batches from " + strconv.FormatUint(st.FeedFirst(), 10) +
-		" (raise --feed-retention, or move the group with XGROUP SETID)")
+	return Error("ERR the change feed no longer holds the batches after " + g.LastID.String() +
+		", the last delivered ID of group '" + string(g.Name) + "': it retains batches from " +
+		strconv.FormatUint(st.FeedFirst(), 10) + " on (raise --feed-retention, or move the group with XGROUP SETID)")
 }
 
 // touchConsumer creates or refreshes a consumer's seen time.
