@@ -50,12 +50,13 @@ func init() {
 			Summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."}),
 		key1(&Command{Name: "xautoclaim", Arity: -6, Flags: Write | Fast, Op: xautoclaimOp,
 			Summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."}),
-		// The containers have no flags or keys of their own, as in Redis
-		// (the subcommands' ops are reads or writes).
-		&Command{Name: "xgroup", Arity: -2, Op: xgroupOp,
+		// The containers have no keys of their own, as in Redis; their
+		// flags say which phase their subcommands' ops run in (COMMAND
+		// INFO shows them, where Redis shows none; OBJECT does the same).
+		&Command{Name: "xgroup", Arity: -2, Flags: Write, Op: xgroupOp,
 			Subcommands: []string{"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
 			Summary:     "A container for consumer groups commands."},
-		&Command{Name: "xinfo", Arity: -2, Op: xinfoOp,
+		&Command{Name: "xinfo", Arity: -2, Flags: Read, Op: xinfoOp,
 			Subcommands: []string{"stream", "groups", "consumers", "help"},
 			Summary:     "A container for stream introspection commands."},
 	)
