@@ -360,6 +360,9 @@ func TestFeedConsumerGroups(t *testing.T) {
 	if err := admin.XGroupCreate(ctx, feedKey, "g", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
+	for i := 0; i < 20; i++ { // batches for the victim's first read
+		admin.Set(ctx, "early", strconv.Itoa(i), 0)
+	}
 	var acked sync.Map // batch → times acknowledged
 	var ackCount atomic.Int64
 	ack := func(c *redis.Client, ids ...string) error {
