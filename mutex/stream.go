@@ -299,6 +299,9 @@ func (r *Reader) StreamRange(st *Stream, start, end StreamID, reverse bool, fn f
 	var derr error
 	err := r.iterate(lower, upper, reverse, func(k, v []byte) bool {
 		node, fields, err := decodeEntry(v)
+		if err == nil && st.Feed {
+			fields, err = feedDecode(node, fields)
+		}
 		if err != nil {
 			derr = err
 			return false
@@ -314,8 +317,11 @@ func (r *Reader) StreamEntryAt(st *Stream, id StreamID) (StreamEntry, bool, erro
 	if !ok || err != nil {
 		return StreamEntry{}, false, err
 	}
-	fields, err := decodeFields(v)
-	return StreamEntry{ID: id, Fields: fields}, err == nil, err
+	node, fields, err := decodeEntry(v)
+	if err == nil && st.Feed {
+		fields, err = feedDecode(node, fields)
+	}
+	return StreamEntry{ID: id, Fields: fields, Node: node}, err == nil, err
 }
 
 // StreamFirst returns the first entry, if any.
