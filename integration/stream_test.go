@@ -393,3 +393,42 @@ func streamIDLess(a, b string) bool {
 	bsq, _ := strconv.ParseUint(bs, 10, 64)
 	return asq < bsq
 }
+
+// TestStreamNotificationsLikeRedis: the stream commands publish Redis's
+// keyspace notifications (class t), in Redis's order. Not parallel: it
+// changes the shared redis-server's notify-keyspace-events.
+func TestStreamNotificationsLikeRedis(t *testing.T) {
+	raddr := realRedis(t)
+	s := startServer(t)
+	for _, a := range []string{s.Addr, raddr} {
+		if err := newClient(t, a, nil).Del(context.Background(), "ntfx:s", "ntfx:m").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { ntfSetBoth(t, "", raddr) })
+	ntfSetBoth(t, "KEA", s.Addr, raddr)
+	mine := newNtfSide(t, "mutexredis", s.Addr, true, 0)
+	theirs := newNtfSide(t, "redis", raddr, false, 0)
+	ntfCompare(t, mine, theirs,
+		ntfQ("XADD", "ntfx:s", "1-1", "f", "v"),
+		ntfQ("XADD", "ntfx:s", "2-1", "f", "v"),
+		ntfQ("XADD", "ntfx:s", "MAXLEN", "1", "3-1", "f", "v"),
+		ntfQ("XADD", "ntfx:s", "1-1", "f", "v"), // an error: nothing
+		ntfQ("XADD", "ntfx:s", "4-1", "f", "v"),
+		ntfQ("XTRIM", "ntfx:s", "MAXLEN", "1"),
+		ntfQ("XTRIM", "ntfx:s", "MAXLEN", "1"), // nothing trimmed
+		ntfQ("XDEL", "ntfx:s", "4-1"),
+		ntfQ("XDEL", "ntfx:s", "4-1"), // nothing deleted
+		ntfQ("XSETID", "ntfx:s", "9-0"),
+		ntfQ("XGROUP", "CREATE", "ntfx:s", "g", "0"),
+		ntfQ("XGROUP", "CREATE", "ntfx:m", "g", "$", "MKSTREAM"),
+		ntfQ("XGROUP", "SETID", "ntfx:s", "g", "0"),
+		ntfQ("XGROUP", "CREATECONSUMER", "ntfx:s", "g", "c"),
+		ntfQ("XADD", "ntfx:s", "10-1", "f", "v"),
+		ntfQ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "ntfx:s", ">"),
+		ntfQ("XGROUP", "DELCONSUMER", "ntfx:s", "g", "c"),
+		ntfQ("XGROUP", "DESTROY", "ntfx:s", "g"),
+		ntfQ("EXPIRE", "ntfx:s", "100"),
+		ntfQ("DEL", "ntfx:s", "ntfx:m"),
+	)
+}
