@@ -4,7 +4,7 @@ BIN     := bin/mutexredis
 PORT    ?= 6379
 DIR     ?= ./data
 
-.PHONY: build run test fuzz crash bench bench-load bench-go clean
+.PHONY: build run test fuzz crash bench bench-load bench-expire bench-go clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mutexredis
@@ -26,6 +26,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./glob/
 	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) ./scripting/
 
 # The long form of the crash test: kill -9 at random moments, CYCLES times,
 # checking every acknowledged write and all-or-nothing batches after each
@@ -42,6 +43,11 @@ bench:
 # RSS with 1M keys and time from start to first PONG, ours vs redis-server.
 bench-load:
 	bash bench/load.sh
+
+# SET with EX vs plain SET, and 1M keys due at the same second, ours vs
+# redis-server appendfsync always.
+bench-expire:
+	bash bench/expire.sh
 
 # Go benchmarks: the mutex alone, and the whole RESP → mutex → reply path.
 bench-go:

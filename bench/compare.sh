@@ -35,7 +35,11 @@ KEYSPACE=${KEYSPACE:-100000}
 PIPELINES=${PIPELINES:-1 16}
 
 SERVERS=(ours redis-aof redis-nopersist)
-# Tests as "label|redis-benchmark arguments". SET and GET are redis-benchmark's
+# The EVALSHA test's script: a read-modify-write of two commands, loaded into
+# every server (SCRIPT LOAD) before the rounds.
+EVAL_SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])"
+EVAL_SHA=$(printf %s "$EVAL_SCRIPT" | sha1sum | cut -d' ' -f1)
+# Tests as "label|redis-benchmark arguments". SET, GET, LPUSH, RPOP and LRANGE_100 are redis-benchmark's
 # own tests (-t); the others are mutexredis commands sent in arbitrary-command
 # mode, against ours only. __rand_int__ is replaced by a random number below
 # KEYSPACE, giving the same key names as the SET test writes (key:%012d).
@@ -45,6 +49,10 @@ TESTS=(
     "PEEKFIRST|PEEKFIRST"
     "PEEKFIRST [rand +|PEEKFIRST [key:__rand_int__ +"
     "AFTERWRITE|AFTERWRITE"
+    "EVALSHA set+get|EVALSHA $EVAL_SHA 1 key:__rand_int__ __rand_int__"
+    "LPUSH|-t lpush"
+    "RPOP|-t rpop"
+    "LRANGE_100|-t lrange_100"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)
@@ -84,7 +92,8 @@ run_suite() {
             label=${test%%|*}
             args=${test#*|}
             # Arbitrary commands (not -t tests) are mutexredis's own: ours only.
-            if [[ ${SRV_KIND[$name]} != ours && $args != -t* ]]; then continue; fi
+            # EVALSHA is Redis's too: every server runs it.
+            if [[ ${SRV_KIND[$name]} != ours && $args != -t* && $args != EVALSHA* ]]; then continue; fi
             # shellcheck disable=SC2086 # args is a word list on purpose
             run_one "$name" "$round" "$label" "$pipeline" $args
         done
@@ -156,6 +165,10 @@ main() {
     log "preloading $KEYSPACE keys of $DATASIZE bytes into each server"
     gen_set_commands "$KEYSPACE" "$WORK/preload.resp" "$DATASIZE"
     for name in "${SERVERS[@]}"; do load_keys "$name" "$WORK/preload.resp" "$KEYSPACE"; done
+    for name in "${SERVERS[@]}"; do
+        [[ $(redis-cli -h 127.0.0.1 -p "${SRV_PORT[$name]}" SCRIPT LOAD "$EVAL_SCRIPT") == "$EVAL_SHA" ]] ||
+            die "SCRIPT LOAD into $name did not answer $EVAL_SHA"
+    done
 
     log "$ROUNDS round(s); -c $CLIENTS -d $DATASIZE -r $KEYSPACE; -n $REQUESTS_P1 at -P 1, $REQUESTS_P16 at -P 16"
     local started=$SECONDS round i order
@@ -183,7 +196,7 @@ main() {
         echo "note:       redis-benchmark runs on the same $(nproc)-core machine and competes with the server for CPU."
         echo "            rps = requests/s, p50/p99 = latency in ms; ratios are of rps (>1: ours is faster)."
         echo "            PEEKFIRST, PEEKFIRST [rand + (PEEKFIRST [key:<random> +) and AFTERWRITE are mutexredis"
-        echo "            commands: n/a for redis."
+        echo "            commands: n/a for redis. EVALSHA set+get runs a script of SET then GET of a random key."
         echo
         print_table
         echo

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -24,31 +25,42 @@ type Blocking struct {
 	Timeout time.Duration
 	// TimeoutReply answers a client whose wait timed out.
 	TimeoutReply any
+	// NowReply, when HasNowReply, is what the command answers where it
+	// may not block, instead of TimeoutReply (Redis's BLMOVE: a null bulk
+	// inside MULTI, a null array on timeout).
+	NowReply    any
+	HasNowReply bool
 }
 
 // NonBlocking turns a *Blocking reply into its timeout reply: what a
 // blocking command answers where it may not block.
 func NonBlocking(reply any) any {
 	if b, ok := reply.(*Blocking); ok {
+		if b.HasNowReply {
+			return b.NowReply
+		}
 		return b.TimeoutReply
 	}
 	return reply
 }
 
 // ParseTimeout parses a blocking command's timeout in seconds (a float, 0
-// for ever), with Redis's errors.
+// for ever), with Redis 7.0's rules: the wait is ceil(seconds × 1000) ms,
+// so a tiny negative timeout waits for ever, and one too large for a
+// 64-bit count of milliseconds (inf included) is negative for Redis.
 func ParseTimeout(arg []byte) (time.Duration, any) {
 	f, err := strconv.ParseFloat(string(arg), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(f) {
 		return 0, Error("ERR timeout is not a float or out of range")
 	}
-	if f < 0 {
+	ms := math.Ceil(f * 1000)
+	if ms < 0 || ms >= math.MaxInt64 {
 		return 0, Error("ERR timeout is negative")
 	}
-	if f > float64(math.MaxInt64/int64(time.Second)) {
-		return 0, Error("ERR timeout is out of range")
+	if ms >= float64(math.MaxInt64/int64(time.Millisecond)) {
+		return math.MaxInt64, nil // some 292 years
 	}
-	return time.Duration(f * float64(time.Second)), nil
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // ParseTimeoutMillis parses XREAD's BLOCK milliseconds (an integer, 0 for

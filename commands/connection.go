@@ -2,9 +2,11 @@ package commands
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Connection, server and introspection commands: they run at once on the
@@ -12,7 +14,7 @@ import (
 
 // Version is the Redis version mutexredis reports (HELLO, INFO): the
 // feature level its command set follows.
-const Version = "7.2.0"
+const Version = "7.0.15"
 
 func init() {
 	register(
@@ -22,12 +24,12 @@ func init() {
 		&Command{Name: "select", Arity: 2, Flags: Fast | Connection | Loading, Run: selectKeyspace},
 		&Command{Name: "hello", Arity: -1, Flags: Fast | Connection | NoAuth | NoMulti, Run: hello},
 		&Command{Name: "client", Arity: -2, Flags: Connection, Run: client,
-			Subcommands: []string{"setname", "getname", "id", "setinfo", "info", "help"}},
+			Subcommands: clientSubcommands},
 		&Command{Name: "command", Arity: -1, Flags: Connection | Loading, Run: command,
-			Subcommands: []string{"count", "list", "info", "docs"}},
+			Subcommands: []string{"count", "list", "info", "docs", "getkeys", "getkeysandflags", "help"}},
 		&Command{Name: "info", Arity: -1, Flags: Loading, Run: info},
 		&Command{Name: "config", Arity: -2, Flags: Admin | Loading | NoMulti, Run: config,
-			Subcommands: []string{"get", "set", "resetstat"}},
+			Subcommands: []string{"get", "set", "resetstat", "rewrite"}},
 		&Command{Name: "shutdown", Arity: -1, Flags: Admin | NoMulti | Loading, Run: shutdown},
 		&Command{Name: "reset", Arity: 1, Flags: Fast | Connection | Subscribed | NoMulti | NoAuth, Run: reset},
 		&Command{Name: "auth", Arity: -2, Flags: Fast | Connection | NoAuth | NoMulti | Loading, Run: auth},
@@ -38,7 +40,7 @@ func ping(c *Ctx) any {
 	if len(c.Args) > 2 {
 		return ArityError("ping")
 	}
-	if c.Client.Subscriptions() > 0 { // RESP2 subscribed mode answers with an array
+	if c.Client.Subscriptions() > 0 && !c.Client.RESP3() { // RESP2 subscribed mode answers with an array
 		msg := []byte{}
 		if len(c.Args) == 2 {
 			msg = c.Args[1]
@@ -109,14 +111,16 @@ func looksNumeric(b []byte) bool {
 
 func hello(c *Ctx) any {
 	args := c.Args[1:]
+	proto := c.Client.Proto
 	if len(args) > 0 {
 		v, ok := ParseInt(args[0])
 		if !ok {
 			return Error("ERR Protocol version is not an integer or out of range")
 		}
-		if v != 2 {
+		if v != 2 && v != 3 {
 			return Error("NOPROTO unsupported protocol version")
 		}
+		proto = int(v)
 		for args = args[1:]; len(args) > 0; {
 			switch {
 			case isOption(args[0], "AUTH") && len(args) >= 3:
@@ -138,10 +142,11 @@ func hello(c *Ctx) any {
 	if !c.Client.Authenticated {
 		return Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 	}
-	return []any{
+	c.Client.Proto = proto
+	return Map{
 		"server", "redis",
 		"version", Version,
-		"proto", int64(2),
+		"proto", int64(proto),
 		"id", c.Client.ID,
 		"mode", "standalone",
 		"role", "master",
@@ -195,37 +200,274 @@ func client(c *Ctx) any {
 	case sub == "setinfo" && len(args) == 2:
 		switch {
 		case isOption(args[0], "LIB-NAME"):
+			if bad := checkLibInfo(args[1], true); bad != nil {
+				return bad
+			}
 			c.Client.LibName = string(args[1])
 		case isOption(args[0], "LIB-VER"):
+			if bad := checkLibInfo(args[1], false); bad != nil {
+				return bad
+			}
 			c.Client.LibVer = string(args[1])
 		default:
 			return Error("ERR Unrecognized option '" + clip(args[0]) + "'")
 		}
 		return OK
 	case sub == "info" && len(args) == 0:
-		return clientInfo(c.Client) + "\n"
+		v := c.Client.View()
+		return Verbatim(v.Line(time.Now()) + "\n")
+	case sub == "list":
+		return clientList(c, args)
+	case sub == "kill" && len(args) >= 1:
+		return clientKill(c, args)
+	case sub == "pause" && (len(args) == 1 || len(args) == 2):
+		ms, ok := ParseInt(args[0])
+		if !ok {
+			return Error("ERR timeout is not an integer or out of range")
+		}
+		if ms < 0 {
+			return Error("ERR timeout is negative")
+		}
+		writesOnly := false
+		if len(args) == 2 {
+			switch {
+			case isOption(args[1], "WRITE"):
+				writesOnly = true
+			case isOption(args[1], "ALL"):
+			default:
+				return Error("ERR CLIENT PAUSE mode must be WRITE or ALL")
+			}
+		}
+		c.Server.Pause(time.Now().Add(time.Duration(ms)*time.Millisecond), writesOnly)
+		return OK
+	case sub == "unpause" && len(args) == 0:
+		c.Server.Unpause()
+		return OK
+	case sub == "reply" && len(args) == 1:
+		switch {
+		case isOption(args[0], "ON"):
+			c.Client.ReplyOff, c.Client.SkipNext = false, false
+			return OK
+		case isOption(args[0], "OFF"):
+			c.Client.ReplyOff = true
+			return NoReply{}
+		case isOption(args[0], "SKIP"):
+			if !c.Client.ReplyOff {
+				c.Client.SkipNext = true
+			}
+			return NoReply{}
+		}
+		return ErrSyntax
+	case (sub == "no-evict" || sub == "no-touch") && len(args) == 1:
+		var on bool
+		switch {
+		case isOption(args[0], "ON"):
+			on = true
+		case isOption(args[0], "OFF"):
+		default:
+			return ErrSyntax
+		}
+		if sub == "no-evict" {
+			c.Client.NoEvict = on
+		} else {
+			c.Client.NoTouch = on
+		}
+		return OK
+	case sub == "unblock" && (len(args) == 1 || len(args) == 2):
+		if _, ok := ParseInt(args[0]); !ok {
+			return ErrNotInteger
+		}
+		if len(args) == 2 && !isOption(args[1], "TIMEOUT") && !isOption(args[1], "ERROR") {
+			return Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+		}
+		return int64(0) // no command of mutexredis blocks a client yet
+	case sub == "maint_notifications":
+		return OK // newer clients announce it; there is no maintenance to notify
+	case sub == "tracking" && len(args) >= 1:
+		return clientTracking(c, args)
+	case sub == "caching" && len(args) == 1:
+		return clientCaching(c, args[0])
+	case sub == "getredir" && len(args) == 0:
+		if c.Client.Tracking == nil {
+			return int64(-1)
+		}
+		return c.Client.Tracking.Redirect
+	case sub == "trackinginfo" && len(args) == 0:
+		return trackingInfo(c)
 	case sub == "help" && len(args) == 0:
 		return []any{
 			Status("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"),
-			Status("GETNAME"), Status("SETNAME <name>"), Status("ID"), Status("INFO"),
-			Status("SETINFO <LIB-NAME|LIB-VER> <value>"),
+			Status("CACHING (YES|NO)"), Status("GETNAME"), Status("GETREDIR"), Status("ID"), Status("INFO"),
+			Status("KILL <ip:port> | <option> <value> [<option> <value> ...]"),
+			Status("LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]"),
+			Status("UNPAUSE"), Status("PAUSE <timeout> [WRITE|ALL]"), Status("REPLY (ON|OFF|SKIP)"),
+			Status("SETINFO <LIB-NAME|LIB-VER> <value>"), Status("SETNAME <name>"),
+			Status("TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]"),
+			Status("TRACKINGINFO"), Status("UNBLOCK <clientid> [TIMEOUT|ERROR]"), Status("NO-EVICT (ON|OFF)"),
+			Status("NO-TOUCH (ON|OFF)"), Status("HELP"),
 		}
 	}
-	switch sub {
-	case "setname", "getname", "id", "setinfo", "info", "help":
+	if slices.Contains(clientSubcommands, sub) {
 		return ArityError("client|" + sub)
 	}
 	return unknownSubcommand(c.Args[1], "CLIENT")
 }
 
-func unknownSubcommand(sub []byte, cmd string) Error {
-	return Error("ERR unknown subcommand '" + clip(sub) + "'. Try " + cmd + " HELP.")
+var clientSubcommands = []string{"setname", "getname", "id", "setinfo", "info", "help", "list", "kill", "pause",
+	"unpause", "reply", "no-evict", "no-touch", "unblock", "tracking", "caching", "getredir", "trackinginfo",
+	"maint_notifications"}
+
+// checkLibInfo applies Redis's rules to CLIENT SETINFO's values.
+func checkLibInfo(v []byte, name bool) any {
+	for _, b := range v {
+		if b < '!' || b > '~' || (name && b == ' ') {
+			return Error("ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.")
+		}
+	}
+	return nil
 }
 
-func clientInfo(cl *Client) string {
-	return "id=" + strconv.FormatInt(cl.ID, 10) + " addr=" + cl.Addr + " name=" + cl.Name +
-		" db=" + cl.Keyspace + " sub=" + strconv.Itoa(len(cl.Channels)) +
-		" psub=" + strconv.Itoa(len(cl.Patterns)) + " lib-name=" + cl.LibName + " lib-ver=" + cl.LibVer
+func clientList(c *Ctx, args [][]byte) any {
+	var ids map[int64]bool
+	kind := ""
+	for len(args) > 0 {
+		switch {
+		case isOption(args[0], "TYPE") && len(args) == 2:
+			t := strings.ToLower(string(args[1]))
+			switch t {
+			case "normal", "pubsub", "master", "replica", "slave":
+			default:
+				return Error("ERR Unknown client type '" + clip(args[1]) + "'")
+			}
+			kind = t
+			args = args[2:]
+		case isOption(args[0], "ID") && len(args) >= 2:
+			ids = map[int64]bool{}
+			for _, a := range args[1:] {
+				id, ok := ParseInt(a)
+				if !ok {
+					return Error("ERR Invalid client ID")
+				}
+				ids[id] = true
+			}
+			args = nil
+		default:
+			return ErrSyntax
+		}
+	}
+	now := time.Now()
+	var b strings.Builder
+	for _, v := range c.Server.Clients(c.Client) {
+		if ids != nil && !ids[v.ID] {
+			continue
+		}
+		if kind != "" && clientType(&v) != kind {
+			continue
+		}
+		b.WriteString(v.Line(now))
+		b.WriteByte('\n')
+	}
+	return Verbatim(b.String())
+}
+
+// clientType is CLIENT LIST TYPE's and CLIENT KILL TYPE's class of v.
+func clientType(v *View) string {
+	if v.PubSub {
+		return "pubsub"
+	}
+	return "normal"
+}
+
+func clientKill(c *Ctx, args [][]byte) any {
+	if len(args) == 1 { // the old form: CLIENT KILL addr:port
+		for _, v := range c.Server.Clients(c.Client) {
+			if v.Addr == string(args[0]) {
+				killClients(c, []int64{v.ID})
+				return OK
+			}
+		}
+		return Error("ERR No such client")
+	}
+	if len(args)%2 != 0 {
+		return ErrSyntax
+	}
+	skipMe := true
+	var filters []func(v *View) bool
+	for ; len(args) > 0; args = args[2:] {
+		opt, val := strings.ToLower(string(args[0])), args[1]
+		switch opt {
+		case "id":
+			id, ok := ParseInt(val)
+			if !ok || id <= 0 {
+				return Error("ERR client-id should be greater than 0")
+			}
+			filters = append(filters, func(v *View) bool { return v.ID == id })
+		case "type":
+			t := strings.ToLower(string(val))
+			switch t {
+			case "normal", "pubsub", "master", "replica", "slave":
+			default:
+				return Error("ERR Unknown client type '" + clip(val) + "'")
+			}
+			filters = append(filters, func(v *View) bool { return clientType(v) == t })
+		case "addr":
+			filters = append(filters, func(v *View) bool { return v.Addr == string(val) })
+		case "laddr":
+			filters = append(filters, func(v *View) bool { return v.LAddr == string(val) })
+		case "user":
+			if string(val) != "default" {
+				return Error("ERR No such user '" + clip(val) + "'")
+			}
+		case "skipme":
+			switch {
+			case isOption(val, "YES"):
+				skipMe = true
+			case isOption(val, "NO"):
+				skipMe = false
+			default:
+				return ErrSyntax
+			}
+		case "maxage":
+			age, ok := ParseInt(val)
+			if !ok {
+				return ErrSyntax
+			}
+			filters = append(filters, func(v *View) bool { return time.Since(v.Created) >= time.Duration(age)*time.Second })
+		default:
+			return ErrSyntax
+		}
+	}
+	var ids []int64
+	for _, v := range c.Server.Clients(c.Client) {
+		if skipMe && v.ID == c.Client.ID {
+			continue
+		}
+		match := true
+		for _, f := range filters {
+			if !f(&v) {
+				match = false
+				break
+			}
+		}
+		if match {
+			ids = append(ids, v.ID)
+		}
+	}
+	return int64(killClients(c, ids))
+}
+
+// killClients closes the connections ids; its own closes after the reply.
+func killClients(c *Ctx, ids []int64) int {
+	n := c.Server.Kill(c.Client, ids)
+	if slices.Contains(ids, c.Client.ID) {
+		c.Client.Close = true
+		n++
+	}
+	return n
+}
+
+func unknownSubcommand(sub []byte, cmd string) Error {
+	return Error("ERR unknown subcommand '" + clip(sub) + "'. Try " + cmd + " HELP.")
 }
 
 // command answers COMMAND, COMMAND COUNT|INFO|DOCS|LIST from the table.
@@ -240,6 +482,11 @@ func command(c *Ctx) any {
 	sub := strings.ToLower(string(c.Args[1]))
 	names := c.Args[2:]
 	switch sub {
+	case "getkeys", "getkeysandflags":
+		if len(names) < 2 {
+			return ArityError("command|" + sub)
+		}
+		return getKeys(names, sub == "getkeysandflags")
 	case "count":
 		return int64(len(table))
 	case "list":
@@ -264,7 +511,7 @@ func command(c *Ctx) any {
 		}
 		return out
 	case "docs":
-		out := []any{}
+		out := Map{}
 		list := sortedCommands()
 		if len(names) > 0 {
 			list = nil
@@ -275,7 +522,7 @@ func command(c *Ctx) any {
 			}
 		}
 		for _, cmd := range list {
-			out = append(out, cmd.Name, []any{"summary", cmd.Summary, "since", "1.0.0", "group", "generic"})
+			out = append(out, cmd.Name, Map{"summary", cmd.Summary, "since", "1.0.0", "group", "generic"})
 		}
 		return out
 	}
@@ -289,16 +536,16 @@ func sortedCommands() []*Command {
 }
 
 func commandInfo(cmd *Command) []any {
-	return []any{cmd.Name, int64(cmd.Arity), cmd.Flags.Names(),
-		int64(cmd.FirstKey), int64(cmd.LastKey), int64(cmd.Step), cmd.Flags.Categories(), []any{}, []any{}, []any{}}
+	return []any{cmd.Name, int64(cmd.Arity), Set(cmd.Flags.Names()),
+		int64(cmd.FirstKey), int64(cmd.LastKey), int64(cmd.Step), Set(cmd.Flags.Categories()), Set{}, Set{}, Set{}}
 }
 
 func info(c *Ctx) any {
-	section := ""
-	if len(c.Args) > 1 {
-		section = strings.ToLower(string(c.Args[1]))
+	sections := make([]string, 0, len(c.Args)-1)
+	for _, a := range c.Args[1:] {
+		sections = append(sections, strings.ToLower(string(a)))
 	}
-	return []byte(c.Server.Info(section))
+	return Verbatim(c.Server.Info(sections...))
 }
 
 func config(c *Ctx) any {
@@ -319,7 +566,7 @@ func config(c *Ctx) any {
 		if out == nil {
 			out = []any{}
 		}
-		return out
+		return Map(out)
 	case sub == "set" && len(c.Args) >= 4 && len(c.Args)%2 == 0:
 		for i := 2; i < len(c.Args); i += 2 {
 			if r := c.Server.ConfigSet(strings.ToLower(string(c.Args[i])), string(c.Args[i+1])); r != nil {
@@ -328,6 +575,12 @@ func config(c *Ctx) any {
 		}
 		return OK
 	case sub == "resetstat" && len(c.Args) == 2:
+		c.Server.ConfigResetStat()
+		return OK
+	case sub == "rewrite" && len(c.Args) == 2:
+		if r := c.Server.ConfigRewrite(); r != nil {
+			return r
+		}
 		return OK
 	case sub == "get" || sub == "set":
 		return ArityError("config|" + sub)
@@ -353,6 +606,16 @@ func reset(c *Ctx) any {
 	c.Client.Unwatch()
 	c.Client.Keyspace = "0"
 	c.Client.Name = ""
+	c.Client.Proto = 2
+	if c.Client.Tracking != nil {
+		c.Server.SetTracking(c.Client, nil)
+		c.Client.Tracking = nil
+	}
+	if c.Client.Monitor {
+		c.Server.Monitor(c.Client, false)
+		c.Client.Monitor = false
+	}
+	c.Client.ReplyOff, c.Client.SkipNext, c.Client.NoEvict, c.Client.NoTouch = false, false, false, false
 	c.Client.Authenticated = c.Server.Authenticate(nil, nil) == nil // back to the state of a new connection
 	return Status("RESET")
 }

@@ -20,6 +20,14 @@ type Action struct {
 	Blocks bool
 	// Run, when set, runs once every op queued before it has completed.
 	Run *Command
+	// Cmd is the command that runs (Run or Op); nil when it was refused
+	// or queued in MULTI.
+	Cmd *Command
+	// Called is the command looked up (nil when unknown) and Rejected is
+	// set when it was refused before running (arity, NOAUTH, unknown
+	// subcommand), as Redis's rejected_calls counts them: for statistics.
+	Called   *Command
+	Rejected bool
 }
 
 // Decide looks args up in the table and checks them against the
@@ -27,6 +35,12 @@ type Action struct {
 // queueing are all decided here, so the server only moves bytes and ops.
 func Decide(cl *Client, args [][]byte) Action {
 	cmd := Lookup(args[0])
+	act := decide(cl, cmd, args)
+	act.Called = cmd
+	return act
+}
+
+func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if cmd == nil {
 		if cl.Multi != nil {
 			cl.Multi.Aborted = true
@@ -45,8 +59,8 @@ func Decide(cl *Client, args [][]byte) Action {
 	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
 		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
 	}
-	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 {
-		return Action{Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
+	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 && !cl.RESP3() { // RESP3 has no subscribed mode
+		return Action{Rejected: true, Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
 	}
 	if cl.Multi != nil && !transactionControl(cmd) {
@@ -58,13 +72,18 @@ func Decide(cl *Client, args [][]byte) Action {
 		return Action{Reply: Status("QUEUED")}
 	}
 	if cmd.Run != nil {
-		return Action{Run: cmd}
+		return Action{Run: cmd, Cmd: cmd}
 	}
-	op, bad := cmd.Op(args)
+	if cl.Server != nil {
+		if busy := cl.Server.Scripts().Busy(cl.Keyspace); busy != nil {
+			return Action{Reply: busy}
+		}
+	}
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: cl, Server: cl.Server})
 	if bad != nil {
 		return Action{Reply: bad}
 	}
-	return Action{Op: op, HasOp: true, Blocks: cmd.Flags&MayBlock != 0}
+	return Action{Op: op, HasOp: true, Cmd: cmd, Blocks: cmd.Flags&MayBlock != 0}
 }
 
 // reject answers a command refused before it runs. Inside MULTI the
@@ -74,12 +93,12 @@ func reject(cl *Client, cmd *Command, e Error) Action {
 		cl.Multi = nil
 		cl.Unwatch()
 		msg := strings.TrimPrefix(string(e), "ERR ")
-		return Action{Reply: Error("EXECABORT Transaction discarded because of: " + msg)}
+		return Action{Rejected: true, Reply: Error("EXECABORT Transaction discarded because of: " + msg)}
 	}
 	if cl.Multi != nil {
 		cl.Multi.Aborted = true
 	}
-	return Action{Reply: e}
+	return Action{Rejected: true, Reply: e}
 }
 
 func cloneArgs(args [][]byte) [][]byte {
@@ -129,4 +148,12 @@ func oneLine(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// buildOp builds the op of an Op or OpCtx command.
+func (cmd *Command) buildOp(c *Ctx) (mutex.Op, any) {
+	if cmd.OpCtx != nil {
+		return cmd.OpCtx(c)
+	}
+	return cmd.Op(c.Args)
 }

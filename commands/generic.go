@@ -59,7 +59,7 @@ func init() {
 			Summary: "Returns the expiration time of a key as a Unix milliseconds timestamp."}),
 		key1(&Command{Name: "persist", Arity: 2, Flags: Write | Fast, Op: persistOp,
 			Summary: "Removes the expiration time of a key."}),
-		&Command{Name: "object", Arity: -2, Flags: Read, FirstKey: 2, LastKey: 2, Step: 1, Op: objectOp,
+		&Command{Name: "object", Arity: -2, Op: objectOp, // a container: its subcommands read key 2
 			Subcommands: []string{"encoding", "freq", "idletime", "refcount", "help"},
 			Summary:     "A container for object introspection commands."},
 		&Command{Name: "move", Arity: 3, Flags: Write | Fast, FirstKey: 1, LastKey: 1, Step: 1, Op: moveOp,

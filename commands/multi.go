@@ -83,14 +83,15 @@ func (cl *Client) Unwatch() {
 	cl.Watches = nil
 }
 
-// watchesChanged reports whether a watched key was written.
-func watchesChanged(ws []*mutex.Watch) bool {
+// watchesChanged reports whether a watched key was written or has expired
+// since WATCH, seen from tx.
+func watchesChanged(tx *mutex.Tx, ws []*mutex.Watch) (bool, error) {
 	for _, w := range ws {
-		if w.Changed() {
-			return true
+		if changed, err := w.ChangedIn(tx); changed || err != nil {
+			return true, err
 		}
 	}
-	return false
+	return false, nil
 }
 
 func exec(c *Ctx) any {
@@ -147,8 +148,10 @@ func execPart(c *Ctx, cmds [][][]byte, checkWatches bool, watches []*mutex.Watch
 		return nil, false, ErrorReply(err)
 	}
 	op := mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
-		if checkWatches && watchesChanged(watches) {
-			return nil, nil
+		if checkWatches {
+			if changed, err := watchesChanged(tx, watches); changed || err != nil {
+				return nil, err
+			}
 		}
 		out := make([]any, len(cmds))
 		for i, args := range cmds {
@@ -175,11 +178,14 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 	if cmd.Run != nil {
 		return cmd.Run(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	}
-	op, bad := cmd.Op(args)
+	op, bad := cmd.buildOp(&Ctx{Args: args, Client: c.Client, Server: c.Server})
 	if bad != nil {
 		return bad
 	}
 	res, err := op.RunIn(tx)
+	if c.Client.Written != nil && cmd.Flags&Write != 0 {
+		c.Client.Written(cmd, args) // client-side caching invalidates inside the write phase
+	}
 	if err != nil {
 		return ErrorReply(err)
 	}

@@ -15,11 +15,24 @@ func init() {
 }
 
 func subscribe(pattern bool) func(*Ctx) any {
-	return func(c *Ctx) any { return c.Server.Subscribe(c.Client, pattern, c.Args[1:]) }
+	return func(c *Ctx) any { return pushes(c.Client, c.Server.Subscribe(c.Client, pattern, c.Args[1:])) }
 }
 
 func unsubscribe(pattern bool) func(*Ctx) any {
-	return func(c *Ctx) any { return c.Server.Unsubscribe(c.Client, pattern, c.Args[1:]) }
+	return func(c *Ctx) any { return pushes(c.Client, c.Server.Unsubscribe(c.Client, pattern, c.Args[1:])) }
+}
+
+// pushes turns (un)subscribe confirmations into push frames on a RESP3
+// connection, as Redis sends them.
+func pushes(cl *Client, r Replies) Replies {
+	if cl.RESP3() {
+		for i, e := range r {
+			if a, ok := e.([]any); ok {
+				r[i] = Push(a)
+			}
+		}
+	}
+	return r
 }
 
 func publish(c *Ctx) any { return int64(c.Server.Publish(string(c.Args[1]), c.Args[2])) }

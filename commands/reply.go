@@ -24,10 +24,15 @@ import (
 // them to RESP2 clients:
 //
 //	Map           key, value, key, value … (RESP2: a flat array)
+//	PairMap       key, value, key, value … (RESP2: an array of [key, value] pairs, as XREAD's)
 //	Set           an unordered collection (RESP2: an array)
 //	Double        a float (RESP2: a bulk string, Redis's %.17g form)
 //	Bool          true/false (RESP2: integer 1/0)
 //	Verbatim      a text blob, INFO and CLIENT LIST (RESP2: a bulk string)
+//	Push          an out-of-band message: pub/sub, invalidations (RESP2: an array)
+//
+// RESP3 connections (HELLO 3) get them as RESP3 types (AppendReply3), and
+// every null (nil, []byte(nil), NullArray) as RESP3's null "_".
 type (
 	Status    string
 	Error     string
@@ -35,10 +40,12 @@ type (
 	Replies   []any
 	NoReply   struct{}
 	Map       []any
+	PairMap   []any
 	Set       []any
 	Double    float64
 	Bool      bool
 	Verbatim  string
+	Push      []any
 )
 
 // OK is the usual +OK.
@@ -63,6 +70,69 @@ const (
 // ArityError is Redis's text for a wrong number of arguments.
 func ArityError(name string) Error {
 	return Error("ERR wrong number of arguments for '" + name + "' command")
+}
+
+// AppendReplyProto appends v to b in RESP3 when resp3 is set, else RESP2.
+func AppendReplyProto(b []byte, v any, resp3 bool) []byte {
+	if resp3 {
+		return AppendReply3(b, v)
+	}
+	return AppendReply(b, v)
+}
+
+// AppendReply3 appends v in RESP3 to b, as Redis 7.0 answers a HELLO 3
+// connection.
+func AppendReply3(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil, NullArray:
+		return append(b, "_\r\n"...)
+	case []byte:
+		if v == nil {
+			return append(b, "_\r\n"...)
+		}
+		return redcon.AppendBulk(b, v)
+	case []any:
+		return appendAggregate3(b, '*', len(v), v)
+	case Map:
+		return appendAggregate3(b, '%', len(v)/2, v)
+	case PairMap:
+		return appendAggregate3(b, '%', len(v)/2, v)
+	case Set:
+		return appendAggregate3(b, '~', len(v), v)
+	case Push:
+		return appendAggregate3(b, '>', len(v), v)
+	case Double:
+		b = append(b, ',')
+		b = append(b, FormatDouble(float64(v))...)
+		return append(b, '\r', '\n')
+	case Bool:
+		if v {
+			return append(b, "#t\r\n"...)
+		}
+		return append(b, "#f\r\n"...)
+	case Verbatim:
+		b = append(b, '=')
+		b = strconv.AppendInt(b, int64(len(v)+4), 10)
+		b = append(b, "\r\ntxt:"...)
+		b = append(b, v...)
+		return append(b, '\r', '\n')
+	case Replies:
+		for _, e := range v {
+			b = AppendReply3(b, e)
+		}
+		return b
+	}
+	return AppendReply(b, v)
+}
+
+func appendAggregate3(b []byte, kind byte, n int, elems []any) []byte {
+	b = append(b, kind)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, '\r', '\n')
+	for _, e := range elems {
+		b = AppendReply3(b, e)
+	}
+	return b
 }
 
 // AppendReply appends v in RESP2 to b.
@@ -99,7 +169,16 @@ func AppendReply(b []byte, v any) []byte {
 		return b
 	case Map:
 		return AppendReply(b, []any(v))
+	case PairMap:
+		b = redcon.AppendArray(b, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			b = redcon.AppendArray(b, 2)
+			b = AppendReply(AppendReply(b, v[i]), v[i+1])
+		}
+		return b
 	case Set:
+		return AppendReply(b, []any(v))
+	case Push:
 		return AppendReply(b, []any(v))
 	case Double:
 		return redcon.AppendBulk(b, FormatDouble(float64(v)))
@@ -129,6 +208,8 @@ func FormatDouble(f float64) []byte {
 		return []byte("inf")
 	case math.IsInf(f, -1):
 		return []byte("-inf")
+	case math.IsNaN(f):
+		return []byte("nan")
 	}
 	return strconv.AppendFloat(nil, f, 'g', 17, 64)
 }

@@ -50,13 +50,12 @@ func init() {
 			Summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."}),
 		key1(&Command{Name: "xautoclaim", Arity: -6, Flags: Write | Fast, Op: xautoclaimOp,
 			Summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."}),
-		// The containers have no keys of their own, as in Redis; their
-		// flags say which phase their subcommands' ops run in (COMMAND
-		// INFO shows them, where Redis shows none; OBJECT does the same).
-		&Command{Name: "xgroup", Arity: -2, Flags: Write, Op: xgroupOp,
+		// The containers have no flags or keys of their own, as in Redis
+		// (and OBJECT): their subcommands' ops are reads or writes.
+		&Command{Name: "xgroup", Arity: -2, Op: xgroupOp,
 			Subcommands: []string{"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
 			Summary:     "A container for consumer groups commands."},
-		&Command{Name: "xinfo", Arity: -2, Flags: Read, Op: xinfoOp,
+		&Command{Name: "xinfo", Arity: -2, Op: xinfoOp,
 			Subcommands: []string{"stream", "groups", "consumers", "help"},
 			Summary:     "A container for stream introspection commands."},
 	)
@@ -759,7 +758,7 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 				}
 			}
 			if len(entries) > 0 {
-				out = append(out, []any{key, entries})
+				out = append(out, key, entries)
 			}
 		}
 		if !resolved {
@@ -776,7 +775,7 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 		if out == nil {
 			return NullArray{}, false, nil
 		}
-		return out, true, nil
+		return PairMap(out), true, nil
 	}
 	if !ra.block {
 		return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
@@ -948,7 +947,7 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 				if entries == nil {
 					entries = []any{}
 				}
-				out = append(out, []any{key, entries})
+				out = append(out, key, entries)
 				continue
 			}
 			start, ok := g.LastID.Next()
@@ -1005,7 +1004,7 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 				}
 				tx.Emit(mutex.Access{Op: op, Key: key, Items: ids})
 			}
-			out = append(out, []any{key, entries})
+			out = append(out, key, entries)
 		}
 		if out == nil {
 			if !mayWait {
@@ -1019,7 +1018,7 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 			}
 			return NullArray{}, false, nil
 		}
-		return out, true, nil
+		return PairMap(out), true, nil
 	}
 	if !ra.block || history {
 		return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {

@@ -83,12 +83,15 @@ type Command struct {
 	// subcommands it has, lower case.
 	Subcommands []string
 
-	// Exactly one of Run and Op is set.
+	// Exactly one of Run, Op and OpCtx is set.
 	// Run executes the command at once and returns its reply.
 	Run func(c *Ctx) any
 	// Op builds the keyspace operation whose Result is the reply, or
 	// returns a non-nil reply (an Error) when the arguments are invalid.
 	Op func(args [][]byte) (mutex.Op, any)
+	// OpCtx is Op for a command that needs the connection and the server
+	// to build its op (EVAL and FCALL: the script cache, the keyspace).
+	OpCtx func(c *Ctx) (mutex.Op, any)
 }
 
 // Ctx is what a Run handler works with.
@@ -129,8 +132,8 @@ func register(cmds ...*Command) {
 		if _, dup := table[c.Name]; dup {
 			panic("commands: duplicate command " + c.Name)
 		}
-		if (c.Run == nil) == (c.Op == nil) {
-			panic("commands: " + c.Name + " needs exactly one of Run and Op")
+		if n := btoi(c.Run != nil) + btoi(c.Op != nil) + btoi(c.OpCtx != nil); n != 1 {
+			panic("commands: " + c.Name + " needs exactly one of Run, Op and OpCtx")
 		}
 		table[c.Name] = c
 		byUpper[strings.ToUpper(c.Name)] = c
@@ -177,4 +180,11 @@ func UnknownCommand(args [][]byte) Error {
 // Redis does, on one line.
 func clip(a []byte) string {
 	return oneLine(string(a[:min(len(a), 128)]))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -169,6 +169,12 @@ var scripts = []script{
 // redis-server and compares the raw replies.
 func TestCompareWithRedis(t *testing.T) {
 	t.Parallel()
+	compareScripts(t, scripts)
+}
+
+// compareScripts runs each script on a fresh connection to a new
+// mutexredis and to the real redis-server, and compares every raw reply.
+func compareScripts(t *testing.T, scripts []script) {
 	raddr := realRedis(t)
 	s := startServer(t)
 	for _, sc := range scripts {

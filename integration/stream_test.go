@@ -151,7 +151,7 @@ func TestStreamCompareWithRedis(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
 			for _, c := range []*rconn{mine, theirs} {
-				c.do("SELECT", "0")
+				c.do("SELECT", "14") // a database of Redis's no other test uses
 				c.do("FLUSHDB")
 			}
 			for i, st := range sc.steps {
@@ -162,6 +162,34 @@ func TestStreamCompareWithRedis(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStreamResp3CompareWithRedis: the RESP3 shapes of the stream replies
+// (XREAD's and XREADGROUP's maps, XINFO's maps) as redis-server 7.0's.
+func TestStreamResp3CompareWithRedis(t *testing.T) {
+	t.Parallel()
+	raddr := realRedis(t)
+	s := startServer(t)
+	mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
+	for _, c := range []*rconn{mine, theirs} {
+		c.hello3()
+		c.do3("SELECT", "6") // a database of Redis's no other test uses
+		c.do3("FLUSHDB")
+	}
+	for i, args := range [][]string{
+		{"XADD", "s", "1-1", "a", "1"}, {"XADD", "t", "1-1", "b", "2"}, {"XREAD", "STREAMS", "s", "t", "0", "0"},
+		{"XREAD", "STREAMS", "s", "$"}, {"XGROUP", "CREATE", "s", "g", "0"},
+		{"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}, {"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "0"},
+		{"XINFO", "STREAM", "s"}, {"XINFO", "GROUPS", "s"}, {"XPENDING", "s", "g", "-", "+", "0"}, {"XRANGE", "s", "-", "+"},
+		{"XRANGE", "s", "-", "+", "COUNT", "0"}, {"XADD", "s", "NOMKSTREAM", "2-1", "a", "1"}, {"XADD", "n", "NOMKSTREAM", "2-1", "a", "1"},
+		{"XAUTOCLAIM", "s", "g", "c2", "0", "0", "JUSTID"},
+	} {
+		mine.send(args...)
+		theirs.send(args...)
+		if got, want := mine.read3(), theirs.read3(); got != want {
+			t.Errorf("step %d %q:\n mutexredis: %s\n redis:      %s", i, args, got, want)
+		}
 	}
 }
 

@@ -35,9 +35,11 @@ const expireInterval = 100 * time.Millisecond
 
 type expirer struct {
 	poke chan struct{} // capacity 1: "look now"
-	stop chan struct{}
+	stop chan struct{} // closed to stop the expirer and the sweeper
 	done chan struct{}
-	once sync.Once
+	// sweepDone is closed when the sweeper (sweep.go) has stopped.
+	sweepDone chan struct{}
+	once      sync.Once
 	// expired counts the keys deleted as expired (INFO's expired_keys).
 	expired atomic.Int64
 }
@@ -68,13 +70,16 @@ func (s *Store) startExpirer() {
 	s.exp.poke = make(chan struct{}, 1)
 	s.exp.stop = make(chan struct{})
 	s.exp.done = make(chan struct{})
+	s.exp.sweepDone = make(chan struct{})
 	go s.runExpirer()
+	go s.runSweeper()
 }
 
-// stopExpirer stops the expirer and waits for it.
+// stopExpirer stops the expirer and the sweeper and waits for them.
 func (s *Store) stopExpirer() {
 	s.exp.once.Do(func() { close(s.exp.stop) })
 	<-s.exp.done
+	<-s.exp.sweepDone
 }
 
 func (s *Store) runExpirer() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"golang.org/x/sync/semaphore"
@@ -48,6 +49,8 @@ type Keyspace struct {
 	// lock).
 	snap *pebble.Snapshot
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
+
+	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
 }
 
 var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
@@ -113,6 +116,8 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		return err
 	}
 	defer k.queued.Release(weight)
+	k.stats.queued.Add(int64(len(ops)))
+	defer k.stats.queued.Add(-int64(len(ops)))
 	req := requestPool.Get().(*request)
 	req.ops, req.next = ops, 0
 	k.inMu.Lock()
@@ -255,8 +260,10 @@ func (k *Keyspace) readPhase() {
 	default:
 		err = s.Failed()
 	}
+	nops := 0
 	for _, req := range reqs {
 		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
+			nops++
 			op := &req.ops[req.next]
 			if err != nil {
 				op.Err = err
@@ -270,6 +277,7 @@ func (k *Keyspace) readPhase() {
 	if r.sawDue {
 		s.expireSoon() // a read never writes: the expirer deletes what it met
 	}
+	k.stats.readPhase(nops)
 	if rec != nil {
 		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})
 	}
@@ -296,6 +304,7 @@ func (k *Keyspace) writePhase() {
 		k.wakeBlocked(k.touched)
 		k.touched = nil
 	}
+	k.stats.writePhases.Add(1)
 	for i, req := range reqs {
 		for j := starts[i]; j < req.next; j++ {
 			op := &req.ops[j]
@@ -392,7 +401,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		opts = pebble.NoSync
 	}
 	before := s.db.NewSnapshot()
+	start := time.Now()
 	if err := commit(b, opts); err != nil {
+		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.
 		undo, uerr := undoFor(b, before)
@@ -401,6 +412,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		s.commitFailed(errors.Join(err, uerr))
 		return seq, tx.mutations, nil, err
 	}
+	k.stats.committed(tx.mutations, time.Since(start))
 	before.Close()
 	k.lastSeq.Store(seq)
 	k.touched = tx.touched

@@ -107,3 +107,12 @@ func (o *Op) RunIn(tx *Tx) (any, error) {
 	}
 	return nil, errors.New("mutex: op has no kind")
 }
+
+// RunRead runs a read op against r (scripts run the reads they call against
+// their read op's Reader). Any other kind of op is refused.
+func (o *Op) RunRead(r *Reader) (any, error) {
+	if o.kind != KindRead {
+		return nil, errors.New("mutex: RunRead of an op that is not a read")
+	}
+	return o.read(r)
+}

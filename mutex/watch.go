@@ -101,3 +101,17 @@ func (ws *watches) touchExisting(exists func(key []byte) bool) {
 		}
 	}
 }
+
+// ChangedIn is Changed seen from tx, a write op of the watch's keyspace:
+// it first deletes the watched keys whose deadline has passed, so that a
+// watched key that expired counts as written, as in Redis 7.
+func (w *Watch) ChangedIn(tx *Tx) (bool, error) {
+	if tx.ks == w.ks.name {
+		for _, key := range w.keys {
+			if _, _, err := tx.lookup([]byte(key)); err != nil {
+				return false, err
+			}
+		}
+	}
+	return w.Changed(), nil
+}

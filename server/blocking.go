@@ -25,8 +25,6 @@ func (c *conn) block(b *commands.Blocking) any {
 	}
 	stopWatch := c.watchClose(cancel)
 	defer stopWatch()
-	c.s.blocked.Add(1)
-	defer c.s.blocked.Add(-1)
 	go func() {
 		select {
 		case <-c.s.shutdown:

@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,7 +20,8 @@ type output struct {
 	pending   []byte // accepted, not yet written
 	writing   bool   // a goroutine is writing; it will also write pending
 	closed    bool
-	softSince time.Time // when pending first passed the soft limit
+	softSince time.Time      // when pending first passed the soft limit
+	dropped   *atomic.Uint64 // counts closes for passing the limits (stats.go)
 }
 
 // limits is a client-output-buffer-limit class; zero values mean no limit.
@@ -66,13 +68,13 @@ func (o *output) message(b []byte, lim limits) {
 	n := len(o.pending) + len(b)
 	switch {
 	case lim.hard > 0 && n > lim.hard:
-		o.closeLocked()
+		o.drop()
 		return
 	case lim.soft > 0 && n > lim.soft:
 		if o.softSince.IsZero() {
 			o.softSince = time.Now()
 		} else if time.Since(o.softSince) > lim.softFor {
-			o.closeLocked()
+			o.drop()
 			return
 		}
 	default:
@@ -125,4 +127,11 @@ func (o *output) dead() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.closed
+}
+
+// buffered is how many bytes wait to be written (CLIENT LIST's omem).
+func (o *output) buffered() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
 }

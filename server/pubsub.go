@@ -71,9 +71,9 @@ func (p *pubsub) publish(channel string, msg []byte) int {
 	lim := p.limits()
 	n := 0
 	if subs := p.channels[channel]; len(subs) > 0 {
-		b := appendMessage(nil, "message", "", channel, msg)
+		var m messages
 		for c := range subs {
-			c.out.message(b, lim)
+			c.out.message(m.get(c, "message", "", channel, msg), lim)
 			n++
 		}
 	}
@@ -81,9 +81,9 @@ func (p *pubsub) publish(channel string, msg []byte) int {
 		if !glob.Match(pat, channel) {
 			continue
 		}
-		b := appendMessage(nil, "pmessage", pat, channel, msg)
+		var m messages
 		for c := range subs {
-			c.out.message(b, lim)
+			c.out.message(m.get(c, "pmessage", pat, channel, msg), lim)
 			n++
 		}
 	}
@@ -156,14 +156,32 @@ func (p *pubsub) numPat() int64 {
 	return int64(n)
 }
 
-// appendMessage encodes a message or pmessage push (pattern "" for message).
-func appendMessage(b []byte, kind, pattern, channel string, msg []byte) []byte {
+// messages encodes one message in RESP2 and RESP3, each once, as the
+// receivers need them.
+type messages struct{ resp2, resp3 []byte }
+
+func (m *messages) get(c *conn, kind, pattern, channel string, msg []byte) []byte {
+	if c.resp3.Load() {
+		if m.resp3 == nil {
+			m.resp3 = appendMessage(nil, kind, pattern, channel, msg, '>')
+		}
+		return m.resp3
+	}
+	if m.resp2 == nil {
+		m.resp2 = appendMessage(nil, kind, pattern, channel, msg, '*')
+	}
+	return m.resp2
+}
+
+// appendMessage encodes a message or pmessage (pattern "" for message), as
+// an array (RESP2, aggregate '*') or a push (RESP3, '>').
+func appendMessage(b []byte, kind, pattern, channel string, msg []byte, aggregate byte) []byte {
 	if kind == "pmessage" {
-		b = redcon.AppendArray(b, 4)
+		b = append(b, aggregate, '4', '\r', '\n')
 		b = redcon.AppendBulkString(b, kind)
 		b = redcon.AppendBulkString(b, pattern)
 	} else {
-		b = redcon.AppendArray(b, 3)
+		b = append(b, aggregate, '3', '\r', '\n')
 		b = redcon.AppendBulkString(b, kind)
 	}
 	b = redcon.AppendBulkString(b, channel)

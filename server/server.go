@@ -7,14 +7,18 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,13 +27,20 @@ import (
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
+func newRunID() string {
+	var b [20]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // Server is one mutexredis instance over one store.
 type Server struct {
 	cfg   *Config
 	log   *slog.Logger
 	store *mutex.Store
 
-	pubsub *pubsub
+	pubsub  *pubsub
+	scripts *commands.Scripts
 
 	ksMu      sync.Mutex
 	keyspaces map[string]*mutex.Keyspace     // opened in this process
@@ -37,14 +48,31 @@ type Server struct {
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
+	byID     map[int64]*conn // the same connections, by client id
 	lns      []net.Listener
 	nextID   atomic.Int64
 	connWG   sync.WaitGroup
 	shutdown chan struct{} // closed when a shutdown begins
-	blocked  atomic.Int64  // clients blocked (BLPOP …), INFO's blocked_clients
 	stopOnce sync.Once
 	started  time.Time
+
+	stats       *stats // stats.go
+	runID       string
+	memPeak     atomic.Uint64 // info.go
+	checkpoints checkpoints   // checkpoint.go
+	metrics     *metricsServer
+	keyCountMu  sync.Mutex
+	keyCounts   map[*mutex.Keyspace]keyCount // info.go
+	// Introspection and client-side caching (introspection.go, tracking.go).
+	tracking *tracker
+	monitors monitors
+	slowlog  slowlog
+	latency  latency
+	pause    pauseState
 }
+
+// MutexredisVersion is mutexredis's own version (INFO mutexredis_version).
+const MutexredisVersion = "0.1.0"
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
@@ -60,10 +88,23 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		keyspaces: map[string]*mutex.Keyspace{},
 		feeds:     map[string]*mutex.Subscription{},
 		conns:     map[*conn]struct{}{},
+		byID:      map[int64]*conn{},
 		shutdown:  make(chan struct{}),
 		started:   time.Now(),
+		stats:     newStats(),
+		runID:     newRunID(),
 	}
+	s.tracking = newTracker(s)
+	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
+	s.checkpoints.cur.lastSave = s.started
+	go s.stats.sampleLoop(s.shutdown)
+	s.scripts = commands.NewScripts(cfg.busyReplyThreshold, func(level int, msg string) {
+		s.log.Log(context.Background(), []slog.Level{slog.LevelDebug, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn}[level], msg, "source", "script")
+	})
+	if err := s.scripts.Load(s); err != nil { // functions are there from the start
+		s.log.Warn("function libraries not loaded", "error", err)
+	}
 	return s, nil
 }
 
@@ -96,6 +137,10 @@ func (s *Server) Listen() error {
 	if len(s.lns) == 0 {
 		return errors.New("nothing to listen on: --port and --tls-port are both 0")
 	}
+	if err := s.listenMetrics(); err != nil {
+		s.closeListeners()
+		return fmt.Errorf("metrics-addr: %w", err)
+	}
 	return nil
 }
 
@@ -112,11 +157,12 @@ func (s *Server) Addrs() []string {
 // gracefully: it stops accepting, lets every connection finish the pipeline
 // it is running, finishes the queued phases and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
-	known, _ := s.store.Keyspaces()
+	known, _ := s.userKeyspaces()
 	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync, "keyspaces", known)
 	for _, ln := range s.lns {
 		go s.accept(ln)
 	}
+	s.serveMetrics()
 	select {
 	case <-ctx.Done():
 	case <-s.shutdown:
@@ -136,6 +182,8 @@ func (s *Server) stop() error {
 	}
 	s.connMu.Unlock()
 	s.connWG.Wait()
+	s.closeMetrics()
+	s.checkpoints.wg.Wait()
 	err := s.store.Close()
 	s.log.Info("mutexredis stopped", "error", err)
 	return err
@@ -158,6 +206,7 @@ func (s *Server) accept(ln net.Listener) {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors: do not spin
 			continue
 		}
+		s.stats.connectionsReceived.Add(1)
 		s.connMu.Lock()
 		select {
 		case <-s.shutdown:
@@ -168,16 +217,19 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		if len(s.conns) >= s.cfg.MaxClients {
 			s.connMu.Unlock()
+			s.stats.rejectedConnections.Add(1)
 			refuse(nc, "ERR max number of clients reached")
 			continue
 		}
 		if s.cfg.ProtectedMode && s.cfg.requirePass() == "" && !isLoopback(nc.RemoteAddr()) {
 			s.connMu.Unlock()
+			s.stats.rejectedConnections.Add(1)
 			refuse(nc, errProtected)
 			continue
 		}
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
+		s.byID[c.client.ID] = c
 		s.connWG.Add(1)
 		s.connMu.Unlock()
 		go c.serve()
@@ -206,6 +258,7 @@ const errProtected = "DENIED Redis is running in protected mode because protecte
 func (s *Server) removeConn(c *conn) {
 	s.connMu.Lock()
 	delete(s.conns, c)
+	delete(s.byID, c.client.ID)
 	s.connMu.Unlock()
 	s.connWG.Done()
 }
@@ -304,51 +357,22 @@ func (s *Server) NumSub(channel string) int64 { return s.pubsub.numSub(channel) 
 // NumPat implements commands.Server.
 func (s *Server) NumPat() int64 { return s.pubsub.numPat() }
 
-// Info implements commands.Server.
-func (s *Server) Info(section string) string {
-	s.connMu.Lock()
-	clients := len(s.conns)
-	s.connMu.Unlock()
-	var b []byte
-	add := func(name string, lines ...string) {
-		if section != "" && section != "all" && section != "everything" && section != "default" && section != name {
-			return
-		}
-		if len(b) > 0 {
-			b = append(b, "\r\n"...)
-		}
-		b = append(b, "# "...)
-		b = append(b, name[:1]...)
-		b = append(b, name[1:]...)
-		b = append(b, "\r\n"...)
-		for _, l := range lines {
-			b = append(b, l...)
-			b = append(b, "\r\n"...)
-		}
+// ConfigRewrite implements commands.Server (CONFIG REWRITE).
+func (s *Server) ConfigRewrite() any {
+	if s.cfg.ConfigFile == "" {
+		return commands.Error("ERR The server is running without a config file")
 	}
-	uptime := int64(time.Since(s.started).Seconds())
-	add("server",
-		"redis_version:"+commands.Version,
-		"mutexredis_version:0.1.0",
-		"redis_mode:standalone",
-		"tcp_port:"+strconv.Itoa(s.cfg.Port),
-		"uptime_in_seconds:"+strconv.FormatInt(uptime, 10),
-		"executable:mutexredis")
-	add("clients", "connected_clients:"+strconv.Itoa(clients), "maxclients:"+strconv.Itoa(s.cfg.MaxClients))
-	failed := "ok"
-	if err := s.store.Failed(); err != nil {
-		failed = "err"
+	if err := s.cfg.Rewrite(); err != nil {
+		s.log.Warn("CONFIG REWRITE failed", "error", err)
+		return commands.Error("ERR Rewriting config file: " + oneLine(err.Error()))
 	}
-	add("persistence", "loading:0", "aof_enabled:1", "fsync:"+s.cfg.Fsync, "store_status:"+failed)
-	var ks []string
-	s.ksMu.Lock()
-	for name, k := range s.keyspaces {
-		ks = append(ks, fmt.Sprintf("%s:last_batch=%d", name, k.LastBatch()))
-	}
-	s.ksMu.Unlock()
-	add("keyspace", ks...)
-	return string(b)
+	s.log.Info("CONFIG REWRITE executed with success", "file", s.cfg.ConfigFile)
+	return nil
 }
+
+// ConfigResetStat implements commands.Server (CONFIG RESETSTAT): INFO's
+// stats, commandstats and errorstats start again.
+func (s *Server) ConfigResetStat() { s.stats.reset() }
 
 // ConfigGet implements commands.Server.
 func (s *Server) ConfigGet(pattern string) []any { return s.cfg.get(pattern) }
@@ -390,3 +414,14 @@ func (s *Server) Authenticate(user, pass []byte) any {
 }
 
 var errWrongPass = commands.Error("WRONGPASS invalid username-password pair or user is disabled.")
+
+// Scripts implements commands.Server.
+func (s *Server) Scripts() *commands.Scripts { return s.scripts }
+
+// userKeyspaces lists the store's keyspaces but the server's own: those
+// whose name starts with '#' (the function libraries' "#functions"), which
+// no client can SELECT.
+func (s *Server) userKeyspaces() ([]string, error) {
+	names, err := s.store.Keyspaces()
+	return slices.DeleteFunc(names, func(n string) bool { return strings.HasPrefix(n, "#") }), err
+}

@@ -1,0 +1,157 @@
+package mutex
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// KeyspaceStats are a keyspace's counters since the process started. They are read without stopping the mutex, so the fields
+// of one snapshot may be a phase apart.
+type KeyspaceStats struct {
+	ReadPhases  uint64 // read phases run
+	ReadOps     uint64 // reads those phases answered
+	WritePhases uint64 // write phases run
+	Batches     uint64 // batches committed (phases with at least one mutation)
+	FailedBatch uint64 // batches whose commit failed
+	Mutations   uint64 // mutations in the committed batches
+	QueuedOps   int64  // ops submitted and not yet answered (now)
+	// Commit is the time the committed batches took to commit (the fsync
+	// with --fsync always), as a histogram over CommitBuckets.
+	Commit Histogram
+	// BatchSize is the number of mutations per committed batch, as a
+	// histogram over BatchBuckets.
+	BatchSize Histogram
+}
+
+// Histogram is a cumulative-free histogram: Counts[i] counts observations
+// ≤ Bounds[i] and above the bound before it; the last count is above every
+// bound.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Sum    float64
+	Count  uint64
+}
+
+// CommitBuckets are the upper bounds, in seconds, of the commit histogram.
+var CommitBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
+// BatchBuckets are the upper bounds of the batch-size histogram.
+var BatchBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384}
+
+// keyspaceStats are updated by the keyspace's own goroutine (phases) and by
+// submitters (queued); everything is an atomic, one add per phase.
+type keyspaceStats struct {
+	readPhases, readOps, writePhases, batches, failed, mutations atomic.Uint64
+	queued                                                       atomic.Int64
+	commit                                                       histogram
+	batchSize                                                    histogram
+}
+
+type histogram struct {
+	counts [16]atomic.Uint64 // len(bounds)+1 used
+	sum    atomic.Uint64     // in the unit of sumUnit
+	count  atomic.Uint64
+}
+
+func (h *histogram) observe(bounds []float64, v float64, sumUnit float64) {
+	i := 0
+	for i < len(bounds) && v > bounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sum.Add(uint64(v / sumUnit))
+	h.count.Add(1)
+}
+
+func (h *histogram) snapshot(bounds []float64, sumUnit float64) Histogram {
+	out := Histogram{Bounds: bounds, Counts: make([]uint64, len(bounds)+1)}
+	for i := range out.Counts {
+		out.Counts[i] = h.counts[i].Load()
+	}
+	out.Sum = float64(h.sum.Load()) * sumUnit
+	out.Count = h.count.Load()
+	return out
+}
+
+func (s *keyspaceStats) readPhase(ops int) {
+	s.readPhases.Add(1)
+	s.readOps.Add(uint64(ops))
+}
+
+// committed records a committed batch of mutations and its commit time.
+func (s *keyspaceStats) committed(mutations int, took time.Duration) {
+	s.batches.Add(1)
+	s.mutations.Add(uint64(mutations))
+	s.commit.observe(CommitBuckets, took.Seconds(), 1e-6)
+	s.batchSize.observe(BatchBuckets, float64(mutations), 1)
+}
+
+// Stats returns the keyspace's counters.
+func (k *Keyspace) Stats() KeyspaceStats {
+	s := &k.stats
+	return KeyspaceStats{
+		ReadPhases:  s.readPhases.Load(),
+		ReadOps:     s.readOps.Load(),
+		WritePhases: s.writePhases.Load(),
+		Batches:     s.batches.Load(),
+		FailedBatch: s.failed.Load(),
+		Mutations:   s.mutations.Load(),
+		QueuedOps:   s.queued.Load(),
+		Commit:      s.commit.snapshot(CommitBuckets, 1e-6),
+		BatchSize:   s.batchSize.snapshot(BatchBuckets, 1),
+	}
+}
+
+// errBusy: the store is being reopened; the count is not available now.
+var errBusy = errors.New("mutex: store busy reopening")
+
+// KeyCount is what CountKeys found: live keys, those of them with a
+// deadline, and the mean of those deadlines (ms since the epoch).
+type KeyCount struct {
+	Keys, Expires int64
+	MeanDeadline  float64
+}
+
+// CountKeys counts the keyspace's live keys in its committed state, outside
+// the mutex's phases (so it may be called from inside one, by INFO in a
+// transaction). It scans the keyspace: O(keys). While the store is being
+// reopened after a failed commit it returns an error rather than wait.
+func (k *Keyspace) CountKeys() (KeyCount, error) {
+	s := k.store
+	if !s.dbMu.TryRLock() {
+		return KeyCount{}, errBusy
+	}
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return KeyCount{}, errBusy
+	}
+	// After a failed commit the database may show the failed batch until
+	// recovery undoes it (the keyspace's own phases read a snapshot then);
+	// the count may include it.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: k.prefix, UpperBound: k.end})
+	if err != nil {
+		return KeyCount{}, err
+	}
+	var c KeyCount
+	now := s.now()
+	for valid := it.First(); valid; valid = it.Next() {
+		raw, err := it.ValueAndErr()
+		if err != nil {
+			break
+		}
+		m, err := decodeRecord(raw)
+		if err != nil || (m.Deadline != 0 && now > m.Deadline) {
+			continue
+		}
+		c.Keys++
+		if m.Deadline != 0 {
+			c.Expires++
+			c.MeanDeadline += (float64(m.Deadline) - c.MeanDeadline) / float64(c.Expires)
+		}
+	}
+	return c, errors.Join(it.Error(), it.Close())
+}
