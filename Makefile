@@ -4,7 +4,7 @@ BIN     := bin/mutexredis
 PORT    ?= 6379
 DIR     ?= ./data
 
-.PHONY: build run test fuzz crash bench bench-load bench-expire bench-go clean
+.PHONY: build run test fuzz crash bench bench-load bench-expire bench-go bench-tenants clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mutexredis
@@ -48,6 +48,11 @@ bench-load:
 # redis-server appendfsync always.
 bench-expire:
 	bash bench/expire.sh
+
+# Tenants at scale: 1M named keyspaces with one SET each against 1M keys in
+# one keyspace, through one pipeline: time per keyspace/key and RSS.
+bench-tenants:
+	MUTEXREDIS_BENCH_TENANTS=$${TENANTS:-1000000} $(GO) test -count=1 -timeout 2h -v -run '^TestBenchTenants$$' ./integration/
 
 # Go benchmarks: the mutex alone, and the whole RESP → mutex → reply path.
 bench-go:

@@ -41,18 +41,25 @@ EVAL_SCRIPT="redis.call('SET', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1
 EVAL_SHA=$(printf %s "$EVAL_SCRIPT" | sha1sum | cut -d' ' -f1)
 # Tests as "label|redis-benchmark arguments". SET, GET, LPUSH, RPOP and LRANGE_100 are redis-benchmark's
 # own tests (-t); the others are mutexredis commands sent in arbitrary-command
-# mode, against ours only. __rand_int__ is replaced by a random number below
-# KEYSPACE, giving the same key names as the SET test writes (key:%012d).
+# mode, against ours only; "both:" marks an arbitrary command that Redis has
+# too (HGET, SISMEMBER), run against every server. __rand_int__ is replaced
+# by a random number below KEYSPACE, giving the same key names as the SET
+# test writes (key:%012d) and the same fields and members as the HSET and
+# SADD tests (element:%012d in myhash and myset).
 TESTS=(
     "SET|-t set"
     "GET|-t get"
     "PEEKFIRST|PEEKFIRST"
     "PEEKFIRST [rand +|PEEKFIRST [key:__rand_int__ +"
     "AFTERWRITE|AFTERWRITE"
-    "EVALSHA set+get|EVALSHA $EVAL_SHA 1 key:__rand_int__ __rand_int__"
+    "EVALSHA set+get|both:EVALSHA $EVAL_SHA 1 key:__rand_int__ __rand_int__"
     "LPUSH|-t lpush"
     "RPOP|-t rpop"
     "LRANGE_100|-t lrange_100"
+    "HSET|-t hset"
+    "HGET|both:HGET myhash element:__rand_int__"
+    "SADD|-t sadd"
+    "SISMEMBER|both:SISMEMBER myset element:__rand_int__"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)
@@ -91,9 +98,10 @@ run_suite() {
         for test in "${TESTS[@]}"; do
             label=${test%%|*}
             args=${test#*|}
-            # Arbitrary commands (not -t tests) are mutexredis's own: ours only.
-            # EVALSHA is Redis's too: every server runs it.
-            if [[ ${SRV_KIND[$name]} != ours && $args != -t* && $args != EVALSHA* ]]; then continue; fi
+            # Arbitrary commands (not -t tests) are mutexredis's own, ours
+            # only, unless marked both:.
+            if [[ ${SRV_KIND[$name]} != ours && $args != -t* && $args != both:* ]]; then continue; fi
+            args=${args#both:}
             # shellcheck disable=SC2086 # args is a word list on purpose
             run_one "$name" "$round" "$label" "$pipeline" $args
         done

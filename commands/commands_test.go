@@ -1,7 +1,10 @@
 package commands
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -121,10 +124,10 @@ func FuzzCommand(f *testing.F) {
 			args = append(args, []byte(a))
 		}
 		cmd := Lookup(args[0])
-		if cmd == nil || cmd.Op == nil || !cmd.CheckArity(len(args)) {
+		if cmd == nil || cmd.Run != nil || !cmd.CheckArity(len(args)) {
 			return
 		}
-		op, bad := cmd.Op(args)
+		op, bad := cmd.buildOp(&Ctx{Args: args, Client: &Client{Keyspace: "fuzz"}})
 		if bad != nil {
 			if _, ok := bad.(Error); !ok {
 				t.Fatalf("%q: rejection %#v is not an Error", line, bad)
@@ -138,11 +141,84 @@ func FuzzCommand(f *testing.F) {
 		if ops[0].Err != nil {
 			t.Fatalf("%q: op failed: %v", line, ops[0].Err)
 		}
-		if out := AppendReply(nil, OpReply(&ops[0])); len(out) == 0 {
-			t.Fatalf("%q: empty reply", line)
+		out := AppendReply(nil, OpReply(&ops[0]))
+		if n, err := respValueLen(out); err != nil || n != len(out) {
+			t.Fatalf("%q: reply %q is not one RESP value (%d of %d bytes: %v)", line, out, n, len(out), err)
 		}
 		if out := AppendReply3(nil, OpReply(&ops[0])); len(out) == 0 {
 			t.Fatalf("%q: empty RESP3 reply", line)
 		}
 	})
+}
+
+// respValueLen returns the length of the one RESP2 value at the start of b,
+// or an error if b does not start with a well-formed one.
+func respValueLen(b []byte) (int, error) {
+	line := func() (string, int, error) {
+		i := bytes.Index(b, []byte("\r\n"))
+		if i < 1 {
+			return "", 0, fmt.Errorf("no CRLF-terminated line")
+		}
+		return string(b[1:i]), i + 2, nil
+	}
+	if len(b) == 0 {
+		return 0, fmt.Errorf("empty")
+	}
+	text, n, err := line()
+	if err != nil {
+		return 0, err
+	}
+	switch b[0] {
+	case '+', '-':
+		if strings.ContainsAny(text, "\r\n") {
+			return 0, fmt.Errorf("line with CR or LF")
+		}
+		return n, nil
+	case ':':
+		if _, err := strconv.ParseInt(text, 10, 64); err != nil {
+			return 0, fmt.Errorf("integer %q", text)
+		}
+		return n, nil
+	case '$':
+		l, err := strconv.Atoi(text)
+		switch {
+		case err != nil || l < -1:
+			return 0, fmt.Errorf("bulk length %q", text)
+		case l == -1:
+			return n, nil
+		case len(b) < n+l+2 || string(b[n+l:n+l+2]) != "\r\n":
+			return 0, fmt.Errorf("bulk of %d bytes not CRLF-terminated", l)
+		}
+		return n + l + 2, nil
+	case '*':
+		l, err := strconv.Atoi(text)
+		if err != nil || l < -1 {
+			return 0, fmt.Errorf("array length %q", text)
+		}
+		for i := 0; i < l; i++ {
+			m, err := respValueLen(b[n:])
+			if err != nil {
+				return 0, fmt.Errorf("element %d: %w", i, err)
+			}
+			n += m
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("unknown type byte %q", b[0])
+}
+
+// TestRespValueLen: the fuzzer's reply check rejects what is not one value.
+func TestRespValueLen(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"+OK\r\n": true, ":12\r\n": true, "$3\r\nabc\r\n": true, "$-1\r\n": true, "*2\r\n:1\r\n$1\r\nx\r\n": true,
+		"": false, "+OK": false, "$3\r\nab\r\n": false, "*2\r\n:1\r\n": false, ":x\r\n": false, "?\r\n": false,
+	} {
+		n, err := respValueLen([]byte(in))
+		if got := err == nil && n == len(in); got != ok {
+			t.Errorf("%q: one value = %v (%d, %v), want %v", in, got, n, err, ok)
+		}
+	}
+	if n, err := respValueLen([]byte("+OK\r\n+OK\r\n")); err != nil || n != 5 {
+		t.Errorf("two values: first is %d bytes (%v), want 5", n, err)
+	}
 }

@@ -68,6 +68,10 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 			cl.Multi.Aborted = true
 			return Action{Reply: Error("ERR Command not allowed inside a transaction")}
 		}
+		if e, refused := refusedInMulti(cmd); refused {
+			cl.Multi.Aborted = true
+			return Action{Reply: e}
+		}
 		cl.Multi.Queued = append(cl.Multi.Queued, cloneArgs(args))
 		return Action{Reply: Status("QUEUED")}
 	}

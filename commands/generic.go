@@ -195,13 +195,13 @@ func copyOp(args [][]byte) (mutex.Op, any) {
 			return mutex.Op{}, ErrSyntax
 		}
 	}
+	if bytes.Equal(src, dst) {
+		return mutex.Op{}, Error("ERR source and destination objects are the same")
+	}
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		m, ok, err := tx.Lookup(src)
 		if err != nil || !ok {
 			return int64(0), err
-		}
-		if bytes.Equal(src, dst) {
-			return Error("ERR source and destination objects are the same"), nil
 		}
 		if exists, err := tx.Exists(dst); err != nil || (exists && !replace) {
 			return int64(0), err
@@ -493,7 +493,7 @@ func objectOp(args [][]byte) (mutex.Op, any) {
 		}
 		switch sub {
 		case "encoding":
-			return encodingName(&m), nil
+			return encodingName(r, key, &m)
 		case "freq":
 			return Error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."), nil
 		case "idletime":
@@ -521,36 +521,50 @@ var objectHelp = []any{
 	Status("    Print this help."),
 }
 
-// encodingName is Redis 7.0's encoding for a value like m.
-func encodingName(m *mutex.Meta) string {
+// encodingName is Redis 7.0's encoding for a value like key's (m), with
+// its default thresholds: a small set of integers is an intset, a small
+// hash of short fields and values a listpack.
+func encodingName(r *mutex.Reader, key []byte, m *mutex.Meta) (string, error) {
+	// small reports whether the collection's elements all pass ok (it is
+	// only walked when it has at most n of them).
+	small := func(n int64, ok func(sub, val []byte) bool) (bool, error) {
+		if m.Count > n {
+			return false, nil
+		}
+		all := true
+		err := r.Elems(key, m, mutex.ElemRange{}, func(sub, val []byte) bool { all = ok(sub, val); return all })
+		return all, err
+	}
 	switch m.Type {
 	case mutex.TypeString:
 		if _, err := strconv.ParseInt(string(m.Value), 10, 64); err == nil && len(m.Value) <= 20 {
-			return "int"
+			return "int", nil
 		}
 		if len(m.Value) <= 44 {
-			return "embstr"
+			return "embstr", nil
 		}
-		return "raw"
+		return "raw", nil
 	case mutex.TypeList:
-		return "quicklist"
+		return "quicklist", nil
 	case mutex.TypeSet:
-		if m.Count <= 128 {
-			return "listpack"
+		ints, err := small(512, func(sub, _ []byte) bool { _, ok := ParseInt(sub); return ok })
+		if ints {
+			return "intset", err
 		}
-		return "hashtable"
+		return "hashtable", err
 	case mutex.TypeZSet:
 		if m.Count <= 128 {
-			return "listpack"
+			return "listpack", nil
 		}
-		return "skiplist"
+		return "skiplist", nil
 	case mutex.TypeHash:
-		if m.Count <= 128 {
-			return "listpack"
+		short, err := small(128, func(sub, val []byte) bool { return len(sub) <= 64 && len(val) <= 64 })
+		if short {
+			return "listpack", err
 		}
-		return "hashtable"
+		return "hashtable", err
 	case mutex.TypeStream:
-		return "stream"
+		return "stream", nil
 	}
-	return "unknown"
+	return "unknown", nil
 }

@@ -13,8 +13,10 @@ import (
 // watch check runs inside the write phase, so nothing can slip in between
 // the check and the transaction.
 //
-// SELECT inside MULTI switches keyspace for the commands after it, as in
-// Redis; each keyspace's part of the transaction is atomic on its own.
+// A transaction runs in one keyspace, as one op of its mutex: SELECT inside
+// MULTI is refused when it is queued (and the transaction aborted, as any
+// queueing error does), so EXEC never commits part of a transaction, nor
+// reports failure for work it committed.
 
 // Multi is a connection's transaction state between MULTI and EXEC.
 type Multi struct {
@@ -30,6 +32,18 @@ func init() {
 		&Command{Name: "watch", Arity: -2, Flags: Fast | NoMulti, FirstKey: 1, LastKey: -1, Step: 1, Run: watch},
 		&Command{Name: "unwatch", Arity: 1, Flags: Fast, Run: unwatch},
 	)
+}
+
+// ErrSelectInMulti is the reply to SELECT queued inside MULTI.
+var ErrSelectInMulti = Error("ERR SELECT is not allowed inside MULTI: a transaction runs in one keyspace (SELECT before MULTI)")
+
+// refusedInMulti reports whether cmd may not be queued inside MULTI, beyond
+// the NoMulti commands, and with what error.
+func refusedInMulti(cmd *Command) (Error, bool) {
+	if cmd.Name == "select" {
+		return ErrSelectInMulti, true
+	}
+	return "", false
 }
 
 // transactionControl commands run at once even between MULTI and EXEC.
@@ -115,27 +129,12 @@ func exec(c *Ctx) any {
 			}
 		}
 	}
-	replies := make([]any, 0, len(m.Queued))
-	queued := m.Queued
-	for first := true; first || len(queued) > 0; first = false {
-		// One part per keyspace: up to the next SELECT.
-		end := 0
-		for end < len(queued) && Lookup(queued[end][0]).Name != "select" {
-			end++
-		}
-		part, aborted, bad := execPart(c, queued[:end], first, watches)
-		if aborted {
-			return NullArray{}
-		}
-		if bad != nil {
-			return bad
-		}
-		replies = append(replies, part...)
-		if end < len(queued) {
-			replies = append(replies, selectKeyspace(&Ctx{Args: queued[end], Client: cl, Server: c.Server}))
-			end++
-		}
-		queued = queued[end:]
+	replies, aborted, bad := execPart(c, m.Queued, true, watches)
+	switch {
+	case aborted:
+		return NullArray{}
+	case bad != nil:
+		return bad
 	}
 	return replies
 }

@@ -11,15 +11,17 @@ import (
 
 // KEYS and SCAN. Keys are stored in order, so a SCAN cursor is "the last
 // key returned"; clients expect cursors to be numbers, so the server keeps
-// the last key under a number, shared by all connections (a pooled client
-// may continue a scan on another connection) and bounded: the oldest of
-// maxScanCursors is forgotten, and continuing it answers an error.
+// the last key under a number. Cursors belong to a server and a keyspace
+// (ScanCursors): any connection may continue a scan in the same keyspace
+// (a pooled client may), a cursor of another keyspace is an invalid
+// cursor, and each keyspace keeps its newest maxScanCursors cursors, so
+// only scans of the same keyspace can make one expire.
 
 func init() {
 	register(
 		&Command{Name: "keys", Arity: 2, Flags: Read, Op: keysOp,
 			Summary: "Returns all key names that match a pattern (scans the keyspace)."},
-		&Command{Name: "scan", Arity: -2, Flags: Read, Op: scanOp,
+		&Command{Name: "scan", Arity: -2, Flags: Read, OpCtx: scanOp,
 			Summary: "Iterates over the key names in the keyspace, in key order."},
 	)
 }
@@ -43,18 +45,38 @@ const (
 	defaultScanCount = 10
 )
 
-// scanCursors maps cursor numbers to the key a scan resumes after.
-var scanCursors = struct {
-	sync.Mutex
+// ScanCursors maps one keyspace's cursor numbers to the key a scan resumes
+// after. It holds at most maxScanCursors cursors (the oldest is forgotten).
+type ScanCursors struct {
+	mu    sync.Mutex
 	next  uint64
 	after map[uint64][]byte
 	order []uint64 // oldest first
-}{next: 1, after: map[uint64][]byte{}}
+}
 
-func saveCursor(after []byte) uint64 {
-	c := &scanCursors
-	c.Lock()
-	defer c.Unlock()
+// NewScanCursors returns an empty table.
+func NewScanCursors() *ScanCursors {
+	return &ScanCursors{next: 1, after: map[uint64][]byte{}}
+}
+
+// CursorHost is implemented by the server's connection handle
+// (Client.Conn): it returns the cursors of a keyspace.
+type CursorHost interface {
+	ScanCursors(keyspace string) *ScanCursors
+}
+
+// cursorsOf returns the cursor table of cl's keyspace; a client without a
+// host (a test's) gets a table of its own for the call.
+func cursorsOf(cl *Client) *ScanCursors {
+	if h, ok := cl.Conn.(CursorHost); ok {
+		return h.ScanCursors(cl.Keyspace)
+	}
+	return NewScanCursors()
+}
+
+func (c *ScanCursors) save(after []byte) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	id := c.next
 	c.next++
 	c.after[id] = after
@@ -66,15 +88,16 @@ func saveCursor(after []byte) uint64 {
 	return id
 }
 
-func loadCursor(id uint64) ([]byte, bool) {
-	c := &scanCursors
-	c.Lock()
-	defer c.Unlock()
+func (c *ScanCursors) load(id uint64) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	after, ok := c.after[id]
 	return after, ok
 }
 
-func scanOp(args [][]byte) (mutex.Op, any) {
+func scanOp(c *Ctx) (mutex.Op, any) {
+	args := c.Args
+	cursors := cursorsOf(c.Client)
 	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
 	if err != nil {
 		return mutex.Op{}, Error("ERR invalid cursor")
@@ -82,7 +105,7 @@ func scanOp(args [][]byte) (mutex.Op, any) {
 	var after []byte
 	if cursor != 0 {
 		var ok bool
-		if after, ok = loadCursor(cursor); !ok {
+		if after, ok = cursors.load(cursor); !ok {
 			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
 		}
 	}
@@ -131,7 +154,7 @@ func scanOp(args [][]byte) (mutex.Op, any) {
 		})
 		next := "0"
 		if more {
-			next = strconv.FormatUint(saveCursor(last), 10)
+			next = strconv.FormatUint(cursors.save(last), 10)
 		}
 		return []any{next, keys}, err
 	}), nil

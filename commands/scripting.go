@@ -503,6 +503,19 @@ func (sc *Scripts) kill(function bool) any {
 	return OK
 }
 
+// StopForShutdown stops every running script that has not written yet, as
+// SCRIPT KILL would, so that a shutdown does not wait for it. A script that
+// wrote runs to its end: stopping it would commit half of it.
+func (sc *Scripts) StopForShutdown() {
+	sc.runMu.Lock()
+	defer sc.runMu.Unlock()
+	for r := range sc.running {
+		if !r.wrote.Load() {
+			r.cancel()
+		}
+	}
+}
+
 // Load reads the function libraries from the store; the server calls it at
 // start. Later calls do nothing (FUNCTION and FCALL call it too).
 func (sc *Scripts) Load(srv Server) error { return sc.load(srv) }

@@ -90,7 +90,8 @@ type Command struct {
 	// returns a non-nil reply (an Error) when the arguments are invalid.
 	Op func(args [][]byte) (mutex.Op, any)
 	// OpCtx is Op for a command that needs the connection and the server
-	// to build its op (EVAL and FCALL: the script cache, the keyspace).
+	// to build its op (EVAL and FCALL: the script cache; SCAN: the
+	// cursors of the server's keyspace).
 	OpCtx func(c *Ctx) (mutex.Op, any)
 }
 
@@ -134,6 +135,9 @@ func register(cmds ...*Command) {
 		}
 		if n := btoi(c.Run != nil) + btoi(c.Op != nil) + btoi(c.OpCtx != nil); n != 1 {
 			panic("commands: " + c.Name + " needs exactly one of Run, Op and OpCtx")
+		}
+		if c.Summary == "" {
+			c.Summary = summaries[c.Name]
 		}
 		table[c.Name] = c
 		byUpper[strings.ToUpper(c.Name)] = c

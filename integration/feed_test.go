@@ -92,7 +92,7 @@ func entryOps(msg redis.XMessage) ([]feedOp, error) {
 	return ops, nil
 }
 
-func batchOf(id string) (int64, error) {
+func feedBatchOf(id string) (int64, error) {
 	ms, seq, ok := strings.Cut(id, "-")
 	if !ok || seq != "0" {
 		return 0, fmt.Errorf("feed entry ID %q is not <batch>-0", id)
@@ -190,7 +190,7 @@ func TestFeedReplayAcrossCrashes(t *testing.T) {
 			}
 			for _, st := range res {
 				for _, msg := range st.Messages {
-					n, err := batchOf(msg.ID)
+					n, err := feedBatchOf(msg.ID)
 					if err != nil {
 						consumerErr <- err
 						return
@@ -616,7 +616,7 @@ func TestFeedDeliveryLatency(t *testing.T) {
 			}
 			now := time.Now()
 			for _, m := range res[0].Messages {
-				b, _ := batchOf(m.ID)
+				b, _ := feedBatchOf(m.ID)
 				recv[b] = now
 				last = m.ID
 			}

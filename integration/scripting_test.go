@@ -459,7 +459,7 @@ func TestScriptBusy(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- c.FCall(ctx, "spin", nil).Err() }()
-	probe, other := s.client(t, nil), s.client(t, &redis.Options{DB: 1})
+	probe, other := s.client(t, &redis.Options{Protocol: 2}), s.client(t, &redis.Options{DB: 1})
 	// FUNCTION STATS names the running function once it runs (it touches
 	// no keyspace, so it never waits behind the function).
 	for {

@@ -58,6 +58,17 @@ func (k *Keyspace) Blocked() int64 { return k.block.waiting.Load() }
 // a commit queues the waiting ones), so no wake-up is missed and the
 // order of service is the order of blocking.
 func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (any, error) {
+	k.inMu.Lock()
+	if k.evicted { // a stale pointer: block on the live instance
+		k.inMu.Unlock()
+		live, err := k.live()
+		if err != nil {
+			return nil, err
+		}
+		return live.Block(ctx, keys, attempt)
+	}
+	k.block.waiting.Add(1) // under inMu: the store's sweep keeps k resident
+	k.inMu.Unlock()
 	w := &waiter{attempt: attempt, woken: make(chan *request, 1), state: blockQueued}
 	for _, key := range keys {
 		w.keys = append(w.keys, string(key))
@@ -71,7 +82,6 @@ func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (a
 	for _, key := range w.keys {
 		k.block.byKey[key] = append(k.block.byKey[key], w)
 	}
-	k.block.waiting.Add(1)
 	k.block.mu.Unlock()
 	defer k.unblock(w)
 

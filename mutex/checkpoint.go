@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -44,7 +45,7 @@ func (s *Store) Checkpoint(dir string) error {
 // elsewhere for writing, a checkpoint for example) and returns the last
 // committed batch number of each keyspace in it.
 func StoreBatches(dir string) (map[string]uint64, error) {
-	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: discardLogger{}})
 	if err != nil {
 		return nil, err
 	}
@@ -69,16 +70,14 @@ func StoreBatches(dir string) (map[string]uint64, error) {
 	return out, it.Close()
 }
 
-// Metrics returns Pebble's metrics for the store (nil while it is closed
-// or reopening after a failed commit).
-func (s *Store) Metrics() *pebble.Metrics {
-	s.dbMu.RLock()
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
-		return nil
-	}
-	return s.db.Metrics()
-}
-
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
+
+// discardLogger silences Pebble when a store is only inspected.
+type discardLogger struct{}
+
+func (discardLogger) Infof(string, ...any)  {}
+func (discardLogger) Errorf(string, ...any) {}
+func (discardLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -53,6 +53,17 @@
 //   - Back-pressure. At most Options.MaxQueuedOps ops are queued per
 //     keyspace; Do waits for room beyond that, so memory stays bounded.
 //
+//   - Keyspaces cost what they hold. Creating one is O(1); a keyspace runs
+//     a goroutine only while it has work, and one idle since the previous
+//     sweep (no work, watch or subscription) is dropped from memory and
+//     created again, with its batch number, when next used; a pointer to
+//     the dropped instance forwards to the live one.
+//
+//   - Fatal errors. A Pebble error it cannot recover from outside a commit
+//     (a MANIFEST sync in a background flush …) fails the store for good:
+//     Store.Fatal reports it, Do returns it, and the owner should stop; every
+//     acknowledged write was synced first, so a restart recovers them all.
+//
 // On disk, keys are prefixed by their length-prefixed keyspace name, so no
 // two keyspaces can collide whatever bytes names and keys contain; values
 // carry a versioned header with room for a type and an expiry; the format

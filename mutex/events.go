@@ -3,6 +3,7 @@ package mutex
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // EventKind names one of the mutex's events.
@@ -59,11 +60,39 @@ var ErrSlowSubscriber = errors.New("mutex: subscriber dropped: event buffer full
 type Subscription struct {
 	C <-chan Event
 
-	c     chan Event
-	ks    *Keyspace
-	mu    sync.Mutex // guards err and closing c
-	err   error
-	ended bool
+	c  chan Event
+	ks *Keyspace
+	// maxBytes bounds the estimated size (EventSize) of the events handed
+	// to C and not yet released with Done; 0: only C's capacity bounds
+	// them. pending is that size.
+	maxBytes int64
+	pending  atomic.Int64
+	mu       sync.Mutex // guards err and closing c
+	err      error
+	ended    bool
+}
+
+// EventSize estimates the memory an event holds: its keys, values, bounds
+// and notes, plus a fixed overhead per entry.
+func EventSize(e *Event) int64 {
+	const overhead = 64
+	n := int64(overhead)
+	for i := range e.Ops {
+		a := &e.Ops[i]
+		n += overhead + int64(len(a.Op)+len(a.Key)+len(a.Value))
+		if a.Range != nil {
+			n += int64(len(a.Range.Min.Key) + len(a.Range.Max.Key))
+		}
+	}
+	return n + overhead*int64(len(e.Notes))
+}
+
+// Done releases an event received from C from the subscription's byte
+// bound (see SubscribeLimits).
+func (s *Subscription) Done(e *Event) {
+	if s.maxBytes > 0 {
+		s.pending.Add(-EventSize(e))
+	}
 }
 
 // Err returns why the subscription ended: nil while it runs or after Close,
@@ -93,8 +122,41 @@ func (s *Subscription) end(err error) {
 // buffer undelivered events (at least 1). Recording the contents of events
 // costs nothing while a keyspace has no subscription.
 func (k *Keyspace) Subscribe(buffer int) *Subscription {
+	return k.SubscribeLimits(buffer, 0)
+}
+
+// SubscribeLimits is Subscribe with a bound in bytes as well: the
+// subscription is also dropped when the events handed to C and not yet
+// released with Done would pass maxBytes (0: no byte bound). An event
+// larger than maxBytes on its own is still delivered to an empty
+// subscription.
+func (k *Keyspace) SubscribeLimits(buffer int, maxBytes int64) *Subscription {
+	if s := k.SubscribeResident(buffer, maxBytes); s != nil {
+		return s
+	}
+	if live, err := k.live(); err == nil {
+		return live.SubscribeLimits(buffer, maxBytes)
+	}
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	return k.subscribeLocked(buffer, maxBytes)
+}
+
+// SubscribeResident is SubscribeLimits on this instance only: nil if it
+// was evicted (Store.sweep). It never calls into the store, so it may be
+// called under Options.OnKeyspace's lock or with locks that hook takes.
+func (k *Keyspace) SubscribeResident(buffer int, maxBytes int64) *Subscription {
+	k.inMu.Lock() // the keyspace is not evicted while a subscription registers
+	defer k.inMu.Unlock()
+	if k.evicted {
+		return nil
+	}
+	return k.subscribeLocked(buffer, maxBytes)
+}
+
+func (k *Keyspace) subscribeLocked(buffer int, maxBytes int64) *Subscription {
 	c := make(chan Event, max(buffer, 1))
-	s := &Subscription{C: c, c: c, ks: k}
+	s := &Subscription{C: c, c: c, ks: k, maxBytes: maxBytes}
 	k.subsMu.Lock()
 	k.subs = append(k.subs, s)
 	k.nsubs.Store(int32(len(k.subs)))
@@ -125,12 +187,26 @@ func (k *Keyspace) emit(e Event) {
 		return
 	}
 	e.Keyspace = k.name
+	size := int64(-1)
 	k.subsMu.Lock()
 	var dropped []*Subscription
 	for _, s := range k.subs {
+		if s.maxBytes > 0 {
+			if size < 0 {
+				size = EventSize(&e)
+			}
+			if p := s.pending.Add(size); p > s.maxBytes && p != size {
+				s.pending.Add(-size)
+				dropped = append(dropped, s)
+				continue
+			}
+		}
 		select {
 		case s.c <- e:
 		default:
+			if s.maxBytes > 0 {
+				s.pending.Add(-size)
+			}
 			dropped = append(dropped, s)
 		}
 	}

@@ -19,11 +19,10 @@ import (
 )
 
 // faultFS is the OS filesystem with a switch: while on, every write-side
-// operation on a WAL file (*.log: create, write, sync, close …) fails, as
-// with a full or failing disk. With syncOnly, only syncs fail: the failed
-// batch does reach the WAL file, and reopening the database replays it, as
-// after an fsync error on a disk that took the write. Reads and other files
-// are unaffected.
+// operation (create, write, sync, close …) fails, as with a full or failing
+// disk. With syncOnly, only syncs fail: the failed batch does reach the WAL
+// file, and reopening the database replays it, as after an fsync error on a
+// disk that took the write. Reads are unaffected.
 type faultFS struct {
 	syncOnly bool
 	on       atomic.Bool
@@ -32,7 +31,7 @@ type faultFS struct {
 
 func (f *faultFS) FS() vfs.FS {
 	return errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if !f.on.Load() || !strings.HasSuffix(op.Path, ".log") || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
+		if !f.on.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
 			return nil
 		}
 		switch op.Kind {

@@ -15,7 +15,10 @@ import (
 // Its methods are safe for concurrent use.
 //
 // One goroutine (run) owns the queues and drives the phases; submitters only
-// append to the inbox and wait.
+// append to the inbox and wait. It runs only while there is work: the
+// submission that finds it stopped starts it, and it stops once its inbox
+// and queues are empty, so an idle keyspace holds no goroutine (its batch
+// number, watches and subscriptions live in the struct).
 type Keyspace struct {
 	store  *Store
 	name   string
@@ -29,7 +32,9 @@ type Keyspace struct {
 	inMu    sync.Mutex
 	inbox   []*request
 	closing bool
-	wake    chan struct{} // capacity 1: "the inbox has something"
+	running bool          // run's goroutine exists (guarded by inMu)
+	evicted bool          // dropped from the store's registry (guarded by inMu): see Store.sweep
+	used    atomic.Bool   // submitted to since the last sweep
 	lastSeq atomic.Uint64 // last committed batch number
 	watches watches
 	block   blocking
@@ -72,7 +77,6 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		seqKey:    keyspacePrefix(tagSeq, name),
 		queued:    semaphore.NewWeighted(int64(s.opts.MaxQueuedOps)),
 		maxQueued: int64(s.opts.MaxQueuedOps),
-		wake:      make(chan struct{}, 1),
 	}
 	k.end = prefixEnd(k.prefix)
 	if s.db == nil {
@@ -98,7 +102,25 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 func (k *Keyspace) Name() string { return k.name }
 
 // LastBatch returns the number of the last committed batch (0 if none).
-func (k *Keyspace) LastBatch() uint64 { return k.lastSeq.Load() }
+func (k *Keyspace) LastBatch() uint64 {
+	k.inMu.Lock()
+	evicted := k.evicted
+	k.inMu.Unlock()
+	if evicted {
+		if live, err := k.live(); err == nil {
+			return live.LastBatch()
+		}
+	}
+	return k.lastSeq.Load()
+}
+
+// LastBatchResident is LastBatch for a keyspace known to be resident (see
+// Store.Resident, whose lock forbids LastBatch's forwarding).
+func (k *Keyspace) LastBatchResident() uint64 { return k.lastSeq.Load() }
+
+// live returns the keyspace's current instance: k itself, or, once k was
+// evicted as idle, the one the store has now (read again from disk).
+func (k *Keyspace) live() (*Keyspace, error) { return k.store.Keyspace(k.name) }
 
 // Do queues ops as one client's sequence and waits until all have run; each
 // op's Result and Err are then set. The ops run in order: consecutive ops of
@@ -106,11 +128,17 @@ func (k *Keyspace) LastBatch() uint64 { return k.lastSeq.Load() }
 // before it. If the keyspace has too much work queued, Do first waits for
 // room, or until ctx is done (then it returns ctx's error and runs nothing).
 // Once queued, ops run to completion whatever ctx does. Do returns
-// ErrClosed if the store is closing.
+// ErrClosed if the store is closing, and the store's error (ErrFatal) once
+// it has failed for good.
 func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	if k.store.fatal.Load() {
+		_, err := k.store.Fatal()
+		return err // the database may be stuck: queue nothing
+	}
+	k.used.Store(true)
 	weight := min(int64(len(ops)), k.maxQueued)
 	if err := k.queued.Acquire(ctx, weight); err != nil {
 		return err
@@ -121,16 +149,29 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	req := requestPool.Get().(*request)
 	req.ops, req.next = ops, 0
 	k.inMu.Lock()
+	if k.evicted {
+		k.inMu.Unlock()
+		requestPool.Put(req)
+		live, err := k.live()
+		if err != nil {
+			return err
+		}
+		return live.Do(ctx, ops)
+	}
 	if k.closing {
 		k.inMu.Unlock()
 		requestPool.Put(req)
 		return ErrClosed
 	}
 	k.inbox = append(k.inbox, req)
+	start := !k.running
+	if start {
+		k.running = true
+		k.store.wg.Add(1) // before Close's Wait: closing is still false
+	}
 	k.inMu.Unlock()
-	select {
-	case k.wake <- struct{}{}:
-	default:
+	if start {
+		k.run(req, true) // returns once req has run; else the runner takes it in
 	}
 	<-req.done
 	req.ops = nil
@@ -142,24 +183,61 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 // request, and they are the hot path.
 var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
 
+// close makes the keyspace refuse new work; its goroutine, if running,
+// finishes what is queued and stops; an idle keyspace is cleaned up here.
 func (k *Keyspace) close() {
 	k.inMu.Lock()
 	k.closing = true
+	running := k.running
 	k.inMu.Unlock()
-	select {
-	case k.wake <- struct{}{}:
-	default:
+	if !running {
+		k.stopped()
 	}
+	// else run sees closing once its inbox is empty
+}
+
+// stopped releases what a closed keyspace holds.
+func (k *Keyspace) stopped() {
+	k.store.dbMu.RLock()
+	if k.snap != nil {
+		k.snap.Close()
+		k.snap = nil
+	}
+	k.store.dbMu.RUnlock()
+	k.endSubscriptions()
+}
+
+// idle stops run's goroutine when nothing was submitted since its last
+// look, and reports whether it did. Caller has no queued work.
+func (k *Keyspace) idle() bool {
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	if len(k.inbox) > 0 || k.closing {
+		return false
+	}
+	k.running = false
+	return true
 }
 
 // run is the state machine: it alternates read and write phases while
 // either has work, a write phase after a read phase and vice versa, so
 // neither starves the other. Whatever arrives during a phase is taken in
 // after it, for the next phase of its kind.
-func (k *Keyspace) run() {
-	defer k.store.wg.Done()
-	lastWasWrite := true
+//
+// The submitter that finds the keyspace stopped runs it itself (Do), on
+// its own goroutine, whose stack has grown already (a fresh goroutine per
+// activation spent most of a one-write tenant's time growing its stack);
+// once its own ops have run, it hands what is left to a new goroutine.
+// own is that submitter's request (nil on the handed-over goroutine).
+func (k *Keyspace) run(own *request, lastWasWrite bool) {
 	for {
+		if own != nil && len(own.done) > 0 {
+			if k.hasWork() {
+				go k.run(nil, lastWasWrite) // keeps the store's wg count
+				return
+			}
+			own = nil // nothing left: stop below, as the goroutine would
+		}
 		closing := k.takeInbox()
 		switch {
 		case len(k.reads) > 0 && (lastWasWrite || len(k.writes) == 0):
@@ -169,18 +247,28 @@ func (k *Keyspace) run() {
 			k.writePhase()
 			lastWasWrite = true
 		case closing:
-			k.store.dbMu.RLock()
-			if k.snap != nil {
-				k.snap.Close()
-				k.snap = nil
-			}
-			k.store.dbMu.RUnlock()
-			k.endSubscriptions()
+			k.stopped()
+			k.store.wg.Done()
 			return
 		default:
-			<-k.wake
+			if k.idle() {
+				// A failed batch's snapshot stays for recovery (snap).
+				k.store.wg.Done()
+				return
+			}
 		}
 	}
+}
+
+// hasWork reports whether anything is queued or submitted, or the keyspace
+// is closing (the runner must go on). Only the runner calls it.
+func (k *Keyspace) hasWork() bool {
+	if len(k.reads) > 0 || len(k.writes) > 0 {
+		return true
+	}
+	k.inMu.Lock()
+	defer k.inMu.Unlock()
+	return len(k.inbox) > 0 || k.closing
 }
 
 // takeInbox routes every submitted request to its queue and reports whether

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -1095,7 +1096,7 @@ func TestFormatVersion(t *testing.T) {
 	}
 	rewrite := func(dir string, fn func(db *pebble.DB) error) {
 		t.Helper()
-		db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+		db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{&Store{opts: Options{Logger: slog.New(slog.DiscardHandler)}, fatalC: make(chan struct{})}}})
 		if err != nil {
 			t.Fatal(err)
 		}

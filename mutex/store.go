@@ -2,10 +2,13 @@ package mutex
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +37,13 @@ type Options struct {
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
 	FS vfs.FS
+	// OnKeyspace, if set, is called with each keyspace instance the store
+	// creates (again, after an eviction), before anyone else can use it.
+	// The store's lock is held: it must not call back into the store.
+	OnKeyspace func(*Keyspace)
+	// Logger receives Pebble's log: errors at Error, its informational
+	// lines at Debug (shown at --loglevel verbose). Nil discards them.
+	Logger *slog.Logger
 }
 
 // ErrClosed is returned for work submitted to a closed Store.
@@ -60,8 +70,16 @@ type Store struct {
 
 	exp expirer
 
-	mu        sync.Mutex // guards keyspaces and closed
-	keyspaces map[string]*Keyspace
+	// fatalErr is set once, when Pebble reported an error it cannot
+	// recover from (pebbleLogger.Fatalf); fatalC closes then.
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalC    chan struct{}
+	fatal     atomic.Bool // fatalC is closed
+
+	mu        sync.Mutex           // guards keyspaces and closed
+	keyspaces map[string]*Keyspace // resident: in use, or used since the last sweep
+	sweepAt   int                  // resident count at which the next creation sweeps
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -80,7 +98,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.Default
 	}
-	s := &Store{dir: dir, opts: opts, keyspaces: map[string]*Keyspace{}, cache: pebble.NewCache(opts.CacheSize)}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{dir: dir, opts: opts, keyspaces: map[string]*Keyspace{}, fatalC: make(chan struct{}),
+		cache: pebble.NewCache(blockCacheCapacity(opts.CacheSize, opts.MemTableSize))}
 	db, err := s.openDB()
 	if err != nil {
 		s.cache.Unref()
@@ -96,13 +118,42 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// blockCacheCapacity is the capacity of the Pebble cache that gives blocks
+// at least cacheSize bytes.
+//
+// Issue 20, after a restart that replays the WAL, GETs missed the block
+// cache every time: Pebble (v2.1.7, the newest v2 release on the module
+// proxy, so no release fixes it) charges every memtable against the block
+// cache: DB.newMemTable calls Cache.Reserve(size) for each memtable, and
+// the reservation lasts until the memtable is flushed and released — and
+// one flushed memtable is stashed for reuse (memTableRecycle) with its
+// reservation. A shard's usable size is then maxSize − reservedSize, and
+// shard.metaAdd refuses every block larger than that, so once the
+// reservations reach the capacity nothing is cached at all (0 hits, every
+// read pays index, second-level index and data block from disk). Memtable
+// sizes start at 256 KiB and double per memtable up to MemTableSize; a
+// process that writes little stays small, but replaying a WAL at Open
+// (replayWAL, one memtable per log, then "recreate the mutable memtable")
+// climbs the ladder to full size, so a 32 MiB cache with 32 MiB memtables
+// ended with 48 MiB reserved: the mutable memtable and the recycled one.
+// The same happens in a long-running process that writes enough.
+//
+// So the cache is the budget of blocks and memtables together, sized for
+// the most memtables Pebble keeps: the mutable one, one being flushed
+// (MemTableStopWritesThreshold defaults to 2) and the recycled one. The
+// blocks keep cacheSize whatever the memtables reserve; memtables are not
+// allocated by the cache, so this adds no memory beyond what they use.
+func blockCacheCapacity(cacheSize int64, memTableSize uint64) int64 {
+	return cacheSize + 3*int64(memTableSize)
+}
+
 func (s *Store) openDB() (*pebble.DB, error) {
 	return pebble.Open(s.dir, &pebble.Options{
 		FS:                 s.opts.FS,
 		Cache:              s.cache,
 		MemTableSize:       s.opts.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             quietLogger{},
+		Logger:             pebbleLogger{s},
 	})
 }
 
@@ -120,7 +171,12 @@ func checkFormat(db *pebble.DB) error {
 		if !empty {
 			return fmt.Errorf("%w: data without a format version", ErrFormatVersion)
 		}
-		return db.Set(formatKey, []byte(strconv.Itoa(formatVersion)), pebble.Sync)
+		b := db.NewBatch()
+		defer b.Close()
+		if err := b.Set(formatKey, []byte(strconv.Itoa(formatVersion)), nil); err != nil {
+			return err
+		}
+		return commit(b, pebble.Sync)
 	}
 	if err != nil {
 		return err
@@ -164,9 +220,14 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 		}
 		return other, nil
 	}
-	s.keyspaces[name] = k
-	s.wg.Add(1)
-	go k.run()
+	if len(s.keyspaces) >= s.sweepAt {
+		s.sweep()
+	}
+	k.used.Store(true) // not evicted before its first use
+	if s.opts.OnKeyspace != nil {
+		s.opts.OnKeyspace(k) // before anyone else can find it
+	}
+	s.keyspaces[name] = k // its goroutine starts with its first work (Do)
 	return k, nil
 }
 
@@ -238,16 +299,39 @@ func (s *Store) Close() error {
 		k.close()
 	}
 	s.mu.Unlock()
+	if _, err := s.Fatal(); err != nil {
+		// Pebble's goroutines may be parked (pebbleLogger.Fatalf): waiting
+		// for them would hang. The process is about to end.
+		return err
+	}
 	s.wg.Wait()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	var err error
 	if s.db != nil {
+		// Flush the memtables first, so that the next Open has no WAL to
+		// replay: a faster start, and see blockCacheCapacity.
+		if s.Failed() == nil {
+			if ferr := s.db.Flush(); ferr != nil {
+				s.opts.Logger.Warn("flush before close failed; the next start replays the log", "error", ferr)
+			}
+		}
 		err = s.db.Close()
 		s.db = nil
 	}
 	s.cache.Unref()
 	return err
+}
+
+// Metrics returns Pebble's metrics (block cache hits and misses among
+// them), or nil while the database is closed for recovery.
+func (s *Store) Metrics() *pebble.Metrics {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Metrics()
 }
 
 // commitFailed puts the store in failed mode after a commit error; the
@@ -258,6 +342,9 @@ func (s *Store) commitFailed(err error) {
 	if s.failErr == nil {
 		s.failErr = err
 		s.failed.Store(true)
+		if !errors.Is(err, ErrFatal) {
+			s.opts.Logger.Error("a write batch could not be committed; writes are refused until the store recovers", "error", err)
+		}
 	}
 }
 
@@ -267,6 +354,9 @@ func (s *Store) commitFailed(err error) {
 // so the batch is reverted to the values of the last good snapshot. It
 // returns nil once the store accepts writes again.
 func (s *Store) recoverFromFailure() error {
+	if _, err := s.Fatal(); err != nil {
+		return err // nothing to recover: the store failed for good
+	}
 	// Reopen only once the disk takes a synced write again: until then the
 	// open database keeps serving reads from the last good snapshots.
 	if err := s.probeDisk(); err != nil {
@@ -325,14 +415,15 @@ func (s *Store) recoverFromFailure() error {
 		k.undo = nil
 	}
 	s.setFailed(nil)
+	s.opts.Logger.Info("the store recovered; writes are accepted again")
 	return nil
 }
 
 // probeDisk writes, syncs and removes a small file in the store's
-// directory. Its name ends in .log so that it meets the same fate as the
-// write-ahead log; Pebble ignores it (its WAL names are numbers).
+// directory: whether the disk takes a synced write again. Pebble ignores
+// the file (its own names are numbered or upper case).
 func (s *Store) probeDisk() error {
-	name := s.opts.FS.PathJoin(s.dir, "recovery-probe.log")
+	name := s.opts.FS.PathJoin(s.dir, "disk-probe")
 	f, err := s.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
@@ -400,18 +491,68 @@ func undoFor(b *pebble.Batch, snap *pebble.Snapshot) ([]undoEntry, error) {
 	}
 }
 
-// quietLogger keeps Pebble quiet. Pebble reports a failed commit through
-// Fatalf (it considers its commit pipeline unusable afterwards); the panic
-// carries it to commit, which turns it into the batch's error, and the store
-// reopens the database before committing again.
-type quietLogger struct{}
+// pebbleLogger sends Pebble's log to the store's slog.Logger.
+//
+// Fatalf is how Pebble reports what it considers unrecoverable; its callers
+// expect it not to return. A failed commit comes as "pebble: fatal commit
+// error" on the committing goroutine: the panic carries it to commit, which
+// turns it into the batch's error, and the store reopens the database
+// before committing again. Any other fatal error (a MANIFEST sync that
+// failed in a background flush, an invariant violation) fails the store
+// for good: it is recorded (Store.Fatal), writes and reads get it, and the
+// calling goroutine is parked forever, so that Pebble never goes on in a
+// state it does not trust and the process never dies of a panic. The
+// owner of the store is expected to stop (the server exits non-zero);
+// every acknowledged write was synced before it was acknowledged.
+type pebbleLogger struct{ s *Store }
 
 type fatalError struct{ msg string }
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fatalError{fmt.Sprintf(format, args...)})
+func (l pebbleLogger) Infof(format string, args ...any) {
+	if log := l.s.opts.Logger; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug("pebble: " + strings.TrimPrefix(fmt.Sprintf(format, args...), "pebble: "))
+	}
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.s.opts.Logger.Error("pebble: " + strings.TrimPrefix(fmt.Sprintf(format, args...), "pebble: "))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if strings.HasPrefix(format, "pebble: fatal commit error") {
+		panic(fatalError{msg})
+	}
+	l.s.fail(errors.New(msg))
+	select {} // see pebbleLogger
+}
+
+// ErrFatal wraps the error of a store that failed for good.
+var ErrFatal = errors.New("mutex: store failed")
+
+// fail records a fatal error: every later write and read gets it, and
+// Fatal's channel closes.
+func (s *Store) fail(err error) {
+	s.fatalOnce.Do(func() {
+		s.fatalErr = fmt.Errorf("%w: %w", ErrFatal, err)
+		s.commitFailed(s.fatalErr)
+		s.opts.Logger.Error("the store failed and cannot recover; restart on the same directory", "error", err)
+		s.fatal.Store(true)
+		close(s.fatalC)
+	})
+}
+
+// Fatal returns a channel closed once the store has failed for good, and
+// the error then (nil before). A store that failed for good must not be
+// used any more: its owner should stop; Close then returns the error at
+// once without waiting for the database.
+func (s *Store) Fatal() (<-chan struct{}, error) {
+	select {
+	case <-s.fatalC:
+		return s.fatalC, s.fatalErr
+	default:
+		return s.fatalC, nil
+	}
 }
 
 // commit commits b, returning Pebble's fatal commit error as an error.
@@ -426,4 +567,73 @@ func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
 		}
 	}()
 	return b.Commit(opts)
+}
+
+// ListKeyspaces lists up to n of the keyspaces that have committed a batch,
+// in their stored order (by name length, then bytes), from the opaque
+// position start (nil: the beginning). It returns the position to go on
+// from, nil once the list is complete. It reads the store's batch-number
+// keys only, never the keyspaces' data.
+func (s *Store) ListKeyspaces(start []byte, n int) (names []string, next []byte, err error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return nil, nil, s.Failed()
+	}
+	lower := []byte{tagSeq}
+	if start != nil {
+		lower = start
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{tagSeq + 1}})
+	if err != nil {
+		return nil, nil, err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		if len(names) == n {
+			next = bytes.Clone(it.Key())
+			break
+		}
+		if name, ok := decodeKeyspaceName(it.Key()); ok {
+			names = append(names, name)
+		}
+	}
+	return names, next, it.Close()
+}
+
+// minSweep is the number of resident keyspaces below which none is evicted.
+const minSweep = 1024
+
+// sweep evicts the keyspaces idle since the previous sweep: no goroutine,
+// nothing queued, no watch, no subscription, no blocked client, no failed
+// batch to undo, and
+// no submission since the previous sweep (a second chance, so that a busy
+// keyspace is not dropped between two pipelines). An evicted keyspace
+// keeps nothing in memory: its batch number is on disk, and the next use
+// of its name creates it again; stale pointers to it forward (Keyspace.live).
+// Sweeps run on creation, when the resident count doubles, so they cost
+// O(1) per creation. Caller holds s.mu and dbMu for reading (snap, undo).
+func (s *Store) sweep() {
+	for name, k := range s.keyspaces {
+		if k.used.Swap(false) {
+			continue
+		}
+		k.inMu.Lock()
+		if !k.running && len(k.inbox) == 0 && !k.closing && k.nsubs.Load() == 0 && k.watches.n.Load() == 0 &&
+			k.block.waiting.Load() == 0 && k.snap == nil && len(k.undo) == 0 {
+			k.evicted = true
+			delete(s.keyspaces, name)
+		}
+		k.inMu.Unlock()
+	}
+	s.sweepAt = max(minSweep, 2*len(s.keyspaces))
+}
+
+// Resident calls fn for every keyspace currently in memory (the others are
+// idle, with no watch or subscription). fn must not call into the store.
+func (s *Store) Resident(fn func(*Keyspace)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keyspaces {
+		fn(k)
+	}
 }

@@ -23,8 +23,8 @@ import (
 // then every sweepInterval.
 const sweepInterval = 30 * time.Second
 
-// sweep deletes the orphaned element groups and returns how many.
-func (s *Store) sweep() (int, error) {
+// sweepOrphans deletes the orphaned element groups and returns how many.
+func (s *Store) sweepOrphans() (int, error) {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	if s.db == nil {
@@ -98,7 +98,7 @@ func (s *Store) runSweeper() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
-		s.sweep() // errors: the next sweep tries again
+		s.sweepOrphans() // errors: the next sweep tries again
 		select {
 		case <-s.exp.stop:
 			return

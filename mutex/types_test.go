@@ -78,9 +78,9 @@ func TestSweeperReclaimsOrphans(t *testing.T) {
 	if n := countElems(t, s); n != 7 {
 		t.Fatalf("%d elements before the sweep, want 7", n)
 	}
-	n, err := s.sweep()
+	n, err := s.sweepOrphans()
 	if err != nil || n != 1 {
-		t.Fatalf("sweep() = %d, %v; want 1 orphan group", n, err)
+		t.Fatalf("sweepOrphans() = %d, %v; want 1 orphan group", n, err)
 	}
 	if n := countElems(t, s); n != 2 {
 		t.Fatalf("%d elements after the sweep, want the 2 of the live hash", n)

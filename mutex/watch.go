@@ -27,6 +27,15 @@ type watches struct {
 
 // Watch starts watching keys.
 func (k *Keyspace) Watch(keys ...[]byte) *Watch {
+	k.inMu.Lock() // the keyspace is not evicted while a watch registers
+	if k.evicted {
+		k.inMu.Unlock()
+		if live, err := k.live(); err == nil {
+			return live.Watch(keys...)
+		}
+		k.inMu.Lock()
+	}
+	defer k.inMu.Unlock()
 	w := &Watch{ks: k, keys: make([]string, len(keys))}
 	k.watches.mu.Lock()
 	defer k.watches.mu.Unlock()

@@ -525,12 +525,16 @@ func busyParam(name string) param {
 	return param{name: name, mutable: true, usage: "ms a script runs before its keyspace answers BUSY",
 		get: func(c *Config) string { return strconv.FormatInt(c.busyReplyThreshold().Milliseconds(), 10) },
 		set: func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
+			// ms, as Redis; a Go duration ("200ms") is accepted too.
+			d, err := time.ParseDuration(v)
+			if n, ierr := strconv.ParseInt(v, 10, 64); ierr == nil {
+				d, err = time.Duration(n)*time.Millisecond, nil
+			}
+			if err != nil || d < 0 {
 				return fmt.Errorf("argument couldn't be parsed into an integer")
 			}
 			c.mu.Lock()
-			c.BusyReplyThreshold = time.Duration(n) * time.Millisecond
+			c.BusyReplyThreshold = d
 			c.mu.Unlock()
 			return nil
 		}}

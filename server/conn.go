@@ -273,6 +273,9 @@ func (c *conn) handle(cmds [][][]byte) {
 			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
 				c.track(act.Run, args, mutex.KindRead, multi)
 			}
+			if act.Run.Flags&commands.PubSub != 0 && act.Run.Flags&commands.Subscribed != 0 {
+				c.writeReplies(slot) // (un)subscribe confirmations go out in order
+			}
 			c.replies[slot] = act.Run.Run(&commands.Ctx{Args: args, Client: &c.client, Server: c.s})
 			c.s.slowlog.record(&c.client, args, time.Since(start))
 			if c.client.Proto != proto { // HELLO, RESET: what came before is answered in the old protocol

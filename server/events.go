@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/mutexredis/mutexredis/commands"
@@ -22,55 +24,117 @@ func eventChannel(ks string, kind mutex.EventKind) string {
 	return "__mutex@" + ks + "__:" + kind.String()
 }
 
-// feedBuffer is how many events a keyspace's feed may fall behind before
-// the mutex drops it (mutex.Subscription); the feed then resubscribes and
-// the batch numbers on writes/flushed show subscribers the gap.
-const feedBuffer = 1 << 16
+// A keyspace's feed holds at most feedBuffer events, and at most feedBytes
+// of them by mutex.EventSize, that it has not published yet; past either
+// bound the mutex drops it (mutex.Subscription). The subscribers that could
+// have received its events are then disconnected (they lost some, as Redis
+// disconnects a client past its output limit) and the feed starts again.
+const (
+	feedBuffer = 1 << 16
+	feedBytes  = 64 << 20
+)
+
+// feed is one keyspace's running feed.
+type feed struct {
+	ks  string
+	sub *mutex.Subscription
+	// mu is held while one event is published; stop takes it, so once
+	// stop returns the feed publishes nothing more, whatever is left in
+	// its buffer.
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (f *feed) stop() {
+	f.mu.Lock()
+	f.stopped = true
+	f.mu.Unlock()
+	f.sub.Close()
+}
+
+// feedWanted reports whether some subscription would receive an event or a
+// keyspace notification of keyspace name.
+func (s *Server) feedWanted(name string) bool {
+	if commands.NotificationsOn() && s.pubsub.mayListenPrefix("__key") {
+		return true
+	}
+	for _, kind := range eventKinds {
+		if s.pubsub.listened(eventChannel(name, kind)) {
+			return true
+		}
+	}
+	return false
+}
 
 // refreshFeeds starts the feeds that subscriptions now need and stops the
 // others.
 func (s *Server) refreshFeeds() {
+	// Keyspaces not in memory have no subscription, hence no feed; if one
+	// becomes wanted, keyspaceCreated starts it when the keyspace is used.
+	var resident []*mutex.Keyspace
+	s.store.Resident(func(k *mutex.Keyspace) { resident = append(resident, k) })
 	s.ksMu.Lock()
 	defer s.ksMu.Unlock()
-	for name, ks := range s.keyspaces {
-		wanted := commands.NotificationsOn() && s.pubsub.mayListenPrefix("__key")
-		for _, kind := range eventKinds {
-			if s.pubsub.listened(eventChannel(name, kind)) {
-				wanted = true
-				break
-			}
+	for _, ks := range resident {
+		if strings.HasPrefix(ks.Name(), "#") {
+			continue // the server's own keyspaces (userKeyspaces) have no events
 		}
-		sub, running := s.feeds[name]
-		switch {
-		case wanted && !running:
-			sub = ks.Subscribe(feedBuffer)
-			s.feeds[name] = sub
-			go s.runFeed(name, sub)
-		case !wanted && running:
-			delete(s.feeds, name)
-			sub.Close()
-		}
+		s.refreshFeedLocked(ks.Name(), ks)
 	}
 }
 
-func (s *Server) runFeed(ks string, sub *mutex.Subscription) {
-	var buf []byte
-	for e := range sub.C {
-		if len(e.Notes) > 0 {
-			s.publishNotifications(ks, e.Notes)
+// refreshFeedLocked starts or stops keyspace name's feed. Caller holds ksMu.
+func (s *Server) refreshFeedLocked(name string, ks *mutex.Keyspace) {
+	wanted := s.feedWanted(name)
+	f, running := s.feeds[name]
+	switch {
+	case wanted && !running:
+		// An evicted instance has no subscriber to serve: the next use of
+		// the keyspace creates it again, and keyspaceCreated starts its feed.
+		sub := ks.SubscribeResident(feedBuffer, feedBytes)
+		if sub == nil {
+			return
 		}
-		ch := eventChannel(ks, e.Kind)
-		if !s.pubsub.listened(ch) {
-			continue
-		}
-		buf = appendEventJSON(buf[:0], &e)
-		s.pubsub.publish(ch, buf)
+		f = &feed{ks: name, sub: sub}
+		s.feeds[name] = f
+		go s.runFeed(f)
+	case !wanted && running:
+		delete(s.feeds, name)
+		f.stop()
 	}
-	if errors.Is(sub.Err(), mutex.ErrSlowSubscriber) {
-		s.log.Warn("event feed fell behind and was dropped; resubscribing", "keyspace", ks)
+}
+
+func (s *Server) runFeed(f *feed) {
+	var buf []byte
+	for e := range f.sub.C {
+		f.mu.Lock()
+		if f.stopped {
+			f.mu.Unlock()
+			return
+		}
+		if len(e.Notes) > 0 {
+			s.publishNotifications(f.ks, e.Notes)
+		}
+		if ch := eventChannel(f.ks, e.Kind); s.pubsub.listened(ch) {
+			buf = appendEventJSON(buf[:0], &e)
+			s.pubsub.publish(ch, buf)
+		}
+		f.mu.Unlock()
+		f.sub.Done(&e)
+		if cap(buf) > maxReplyChunk {
+			buf = nil // do not keep one large event's buffer
+		}
+	}
+	if errors.Is(f.sub.Err(), mutex.ErrSlowSubscriber) {
 		s.ksMu.Lock()
-		if s.feeds[ks] == sub {
-			delete(s.feeds, ks)
+		if s.feeds[f.ks] == f {
+			delete(s.feeds, f.ks)
+		}
+		f.stop()
+		victims := s.pubsub.listenersOf(f.ks)
+		s.log.Warn("event feed fell behind and was dropped; its subscribers are disconnected", "keyspace", f.ks, "clients", len(victims))
+		for c := range victims {
+			c.out.fail()
 		}
 		s.ksMu.Unlock()
 		s.refreshFeeds()

@@ -603,14 +603,11 @@ func (s *Server) infoMutex(b *infoBuf) {
 }
 
 // mutations is the number of mutations committed since the process
-// started, over every keyspace.
+// started, over the keyspaces in memory (an idle one evicted takes its
+// counts with it).
 func (s *Server) mutations() uint64 {
 	var n uint64
-	s.ksMu.Lock()
-	for _, ks := range s.keyspaces {
-		n += ks.Stats().Mutations
-	}
-	s.ksMu.Unlock()
+	s.store.Resident(func(k *mutex.Keyspace) { n += k.Stats().Mutations })
 	return n
 }
 
@@ -618,10 +615,6 @@ func (s *Server) mutations() uint64 {
 // registered (so a client counts once it is in line to be served).
 func (s *Server) blockedClients() int64 {
 	var n int64
-	s.ksMu.Lock()
-	defer s.ksMu.Unlock()
-	for _, k := range s.keyspaces {
-		n += k.Blocked()
-	}
+	s.store.Resident(func(k *mutex.Keyspace) { n += k.Blocked() })
 	return n
 }

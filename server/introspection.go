@@ -469,11 +469,11 @@ func (s *Server) FlushAll() error {
 	if err != nil {
 		return err
 	}
-	s.ksMu.Lock()
-	for name := range s.keyspaces {
-		names = append(names, name)
-	}
-	s.ksMu.Unlock()
+	s.store.Resident(func(k *mutex.Keyspace) {
+		if !strings.HasPrefix(k.Name(), "#") {
+			names = append(names, k.Name())
+		}
+	})
 	seen := map[string]bool{}
 	for _, name := range names {
 		if seen[name] {

@@ -16,13 +16,22 @@ import (
 type output struct {
 	nc net.Conn
 
-	mu        sync.Mutex
-	pending   []byte // accepted, not yet written
-	writing   bool   // a goroutine is writing; it will also write pending
+	mu sync.Mutex
+	// pending is accepted and not yet written. Pub/sub messages are bounded
+	// by the client-output-buffer-limit pubsub (message); the connection's
+	// own replies wait while pending holds maxPendingReplies or more
+	// (reply), so a pub/sub flush in progress never lets them pile up.
+	pending   []byte
+	drained   sync.Cond // signalled when pending is taken or the output closes
+	writing   bool      // a goroutine is writing; it will also write pending
 	closed    bool
 	softSince time.Time      // when pending first passed the soft limit
 	dropped   *atomic.Uint64 // counts closes for passing the limits (stats.go)
 }
+
+// maxPendingReplies is how much output a connection's replies may add to
+// pending while a flusher writes before they wait for it.
+const maxPendingReplies = 1 << 20
 
 // limits is a client-output-buffer-limit class; zero values mean no limit.
 type limits struct {
@@ -39,6 +48,16 @@ func (o *output) reply(b []byte) error {
 		return net.ErrClosed
 	}
 	if o.writing || len(o.pending) > 0 {
+		if o.drained.L == nil {
+			o.drained.L = &o.mu
+		}
+		for o.writing && len(o.pending) >= maxPendingReplies && !o.closed {
+			o.drained.Wait() // the flusher is writing: let it catch up
+		}
+		if o.closed {
+			o.mu.Unlock()
+			return net.ErrClosed
+		}
 		o.pending = append(o.pending, b...)
 		if o.writing {
 			o.mu.Unlock()
@@ -98,6 +117,9 @@ func (o *output) writePending() error {
 			return nil
 		}
 		buf, o.pending = o.pending, buf[:0]
+		if o.drained.L != nil {
+			o.drained.Broadcast()
+		}
 		o.mu.Unlock()
 		if _, err := o.nc.Write(buf); err != nil {
 			o.fail()
@@ -118,6 +140,9 @@ func (o *output) closeLocked() {
 		o.writing = false
 		o.pending = nil
 		o.nc.Close()
+		if o.drained.L != nil {
+			o.drained.Broadcast()
+		}
 	}
 }
 

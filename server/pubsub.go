@@ -30,10 +30,18 @@ func (p *pubsub) table(pattern bool) map[string]map[*conn]struct{} {
 	return p.channels
 }
 
-// add subscribes c to name; false if it already was.
-func (p *pubsub) add(c *conn, pattern bool, name string) bool {
+// subscribe subscribes c to name (added is false if it already was) and,
+// still holding the lock every publisher takes, queues confirm's reply on
+// c's output: no message for name can be queued before its confirmation,
+// as Redis guarantees. The caller has written c's earlier replies.
+func (p *pubsub) subscribe(c *conn, pattern bool, name string, confirm func(added bool) []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	c.out.push(confirm(p.addLocked(c, pattern, name)))
+}
+
+// addLocked subscribes c to name; false if it already was. Caller holds mu.
+func (p *pubsub) addLocked(c *conn, pattern bool, name string) bool {
 	t := p.table(pattern)
 	subs := t[name]
 	if subs == nil {
@@ -88,6 +96,36 @@ func (p *pubsub) publish(channel string, msg []byte) int {
 		}
 	}
 	return n
+}
+
+// listenersOf lists every connection that could receive an event or a
+// keyspace notification of keyspace ks.
+func (p *pubsub) listenersOf(ks string) map[*conn]struct{} {
+	prefixes := []string{"__mutex@" + ks + "__:", "__keyspace@" + ks + "__:", "__keyevent@" + ks + "__:"}
+	p.mu.RLock()
+	victims := map[*conn]struct{}{}
+	for ch, subs := range p.channels {
+		for _, pre := range prefixes {
+			if strings.HasPrefix(ch, pre) {
+				for c := range subs {
+					victims[c] = struct{}{}
+				}
+			}
+		}
+	}
+	for pat, subs := range p.patterns {
+		hit := strings.HasPrefix(pat, "__key")
+		for _, kind := range []string{"reads", "writes", "flushed"} {
+			hit = hit || glob.Match(pat, prefixes[0]+kind)
+		}
+		if hit {
+			for c := range subs {
+				victims[c] = struct{}{}
+			}
+		}
+	}
+	p.mu.RUnlock()
+	return victims
 }
 
 // listened reports whether a message on channel would reach anyone.
@@ -186,4 +224,20 @@ func appendMessage(b []byte, kind, pattern, channel string, msg []byte, aggregat
 	}
 	b = redcon.AppendBulkString(b, channel)
 	return redcon.AppendBulk(b, msg)
+}
+
+// push queues b (owned by the output from now on) after everything pending,
+// without blocking and without the pub/sub limits: it is a subscription's
+// confirmation, a few dozen bytes per channel the client named.
+func (o *output) push(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.pending = append(o.pending, b...)
+	if !o.writing {
+		o.writing = true
+		go o.writePending()
+	}
 }

@@ -42,9 +42,11 @@ type Server struct {
 	pubsub  *pubsub
 	scripts *commands.Scripts
 
-	ksMu      sync.Mutex
-	keyspaces map[string]*mutex.Keyspace     // opened in this process
-	feeds     map[string]*mutex.Subscription // event feeds running, by keyspace
+	ksMu  sync.Mutex       // guards feeds; taken after the store's lock (OnKeyspace)
+	feeds map[string]*feed // event feeds running, by keyspace
+
+	cursorsMu sync.Mutex
+	cursors   map[string]*commands.ScanCursors // SCAN cursors, by keyspace (server/scan.go)
 
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
@@ -76,23 +78,23 @@ const MutexredisVersion = "0.1.0"
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps,
-		OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
+	s := &Server{}
+	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		cfg:       cfg,
-		log:       log,
-		store:     store,
-		keyspaces: map[string]*mutex.Keyspace{},
-		feeds:     map[string]*mutex.Subscription{},
-		conns:     map[*conn]struct{}{},
-		byID:      map[int64]*conn{},
-		shutdown:  make(chan struct{}),
-		started:   time.Now(),
-		stats:     newStats(),
-		runID:     newRunID(),
+	*s = Server{
+		cfg:      cfg,
+		log:      log,
+		store:    store,
+		feeds:    map[string]*feed{},
+		conns:    map[*conn]struct{}{},
+		byID:     map[int64]*conn{},
+		shutdown: make(chan struct{}),
+		started:  time.Now(),
+		stats:    newStats(),
+		runID:    newRunID(),
 	}
 	s.tracking = newTracker(s)
 	s.slowlog.cfg, s.latency.cfg = cfg, cfg
@@ -157,17 +159,36 @@ func (s *Server) Addrs() []string {
 // gracefully: it stops accepting, lets every connection finish the pipeline
 // it is running, finishes the queued phases and closes the store.
 func (s *Server) Serve(ctx context.Context) error {
-	known, _ := s.userKeyspaces()
-	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync, "keyspaces", known)
+	s.log.Info("mutexredis started", "addr", s.Addrs(), "dir", s.cfg.Dir, "fsync", s.cfg.Fsync)
 	for _, ln := range s.lns {
 		go s.accept(ln)
 	}
 	s.serveMetrics()
+	fatal, _ := s.store.Fatal()
 	select {
 	case <-ctx.Done():
 	case <-s.shutdown:
+	case <-fatal:
+		return s.stopFatal()
 	}
 	return s.stop()
+}
+
+// stopFatal stops after the store failed for good: nothing more can be
+// served or made durable (every acknowledged write already is), so the
+// connections are closed at once and the error is returned for the process
+// to exit non-zero; a restart on the same --dir recovers.
+func (s *Server) stopFatal() error {
+	_, err := s.store.Fatal()
+	s.Shutdown()
+	s.closeListeners()
+	s.connMu.Lock()
+	for c := range s.conns {
+		c.out.fail()
+	}
+	s.connMu.Unlock()
+	s.store.Close()
+	return fmt.Errorf("stopping: %w", err)
 }
 
 // Shutdown begins a graceful shutdown (SHUTDOWN, signals).
@@ -181,6 +202,7 @@ func (s *Server) stop() error {
 		c.closeRead()
 	}
 	s.connMu.Unlock()
+	s.scripts.StopForShutdown()
 	s.connWG.Wait()
 	s.closeMetrics()
 	s.checkpoints.wg.Wait()
@@ -264,22 +286,15 @@ func (s *Server) removeConn(c *conn) {
 }
 
 // Keyspace opens a keyspace (commands.Server).
-func (s *Server) Keyspace(name string) (*mutex.Keyspace, error) {
+func (s *Server) Keyspace(name string) (*mutex.Keyspace, error) { return s.store.Keyspace(name) }
+
+// keyspaceCreated starts the feed of a keyspace the store creates, if a
+// subscription (a pattern) already wants its events, before anyone else can
+// find it and write (mutex.Options.OnKeyspace).
+func (s *Server) keyspaceCreated(ks *mutex.Keyspace) {
 	s.ksMu.Lock()
-	ks, ok := s.keyspaces[name]
-	s.ksMu.Unlock()
-	if ok {
-		return ks, nil
-	}
-	ks, err := s.store.Keyspace(name)
-	if err != nil {
-		return nil, err
-	}
-	s.ksMu.Lock()
-	s.keyspaces[name] = ks
-	s.ksMu.Unlock()
-	s.refreshFeeds() // a pattern may already want its events
-	return ks, nil
+	defer s.ksMu.Unlock()
+	s.refreshFeedLocked(ks.Name(), ks)
 }
 
 // Databases implements commands.Server.
@@ -291,21 +306,23 @@ func (s *Server) Publish(channel string, msg []byte) int { return s.pubsub.publi
 // Subscribe implements commands.Server.
 func (s *Server) Subscribe(cl *commands.Client, pattern bool, names [][]byte) commands.Replies {
 	c := s.connOf(cl)
-	replies := make(commands.Replies, 0, len(names))
 	kind := "subscribe"
 	if pattern {
 		kind = "psubscribe"
 	}
+	set := subscriptionSet(cl, pattern)
 	for _, n := range names {
 		name := string(n)
-		set := subscriptionSet(cl, pattern)
-		if s.pubsub.add(c, pattern, name) {
-			set[name] = struct{}{}
-		}
-		replies = append(replies, []any{kind, n, int64(cl.Subscriptions())})
+		// The confirmation goes on the wire before any message for name.
+		s.pubsub.subscribe(c, pattern, name, func(added bool) []byte {
+			if added {
+				set[name] = struct{}{}
+			}
+			return commands.AppendReply(nil, []any{kind, n, int64(cl.Subscriptions())})
+		})
 	}
 	s.refreshFeeds()
-	return replies
+	return commands.Replies{} // written above
 }
 
 // Unsubscribe implements commands.Server; no names means all.
