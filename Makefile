@@ -27,6 +27,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCommand$$' -fuzztime $(FUZZTIME) ./commands/
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoders$$' -fuzztime $(FUZZTIME) ./scripting/
+	$(GO) test -run '^$$' -fuzz '^FuzzZset$$' -fuzztime $(FUZZTIME) ./commands/
 
 # The long form of the crash test: kill -9 at random moments, CYCLES times,
 # checking every acknowledged write and all-or-nothing batches after each

@@ -45,7 +45,8 @@ EVAL_SHA=$(printf %s "$EVAL_SCRIPT" | sha1sum | cut -d' ' -f1)
 # too (HGET, SISMEMBER), run against every server. __rand_int__ is replaced
 # by a random number below KEYSPACE, giving the same key names as the SET
 # test writes (key:%012d) and the same fields and members as the HSET and
-# SADD tests (element:%012d in myhash and myset).
+# SADD tests (element:%012d in myhash and myset); ZRANGE reads the set
+# the ZADD test fills (myzset).
 TESTS=(
     "SET|-t set"
     "GET|-t get"
@@ -60,6 +61,8 @@ TESTS=(
     "HGET|both:HGET myhash element:__rand_int__"
     "SADD|-t sadd"
     "SISMEMBER|both:SISMEMBER myset element:__rand_int__"
+    "ZADD|-t zadd"
+    "ZRANGE 0 9|both:ZRANGE myzset 0 9"
 )
 
 RAW="" # per-round results: server round test pipeline rps p50 p99 (tab separated)

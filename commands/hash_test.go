@@ -66,7 +66,7 @@ func TestHashCommandsInTable(t *testing.T) {
 		if got := c.Flags&Write != 0; got != writes[name] {
 			t.Errorf("%s: write flag %v", name, got)
 		}
-		if c.FirstKey == 0 || c.Summary == "" {
+		if (c.FirstKey == 0 && name != "sintercard") || c.Summary == "" { // SINTERCARD's keys follow numkeys
 			t.Errorf("%s: key positions or summary missing", name)
 		}
 	}

@@ -30,6 +30,8 @@ import (
 //	Bool          true/false (RESP2: integer 1/0)
 //	Verbatim      a text blob, INFO and CLIENT LIST (RESP2: a bulk string)
 //	Push          an out-of-band message: pub/sub, invalidations (RESP2: an array)
+//	Pairs         member, score, member, score … (RESP2: a flat array; RESP3:
+//	              an array of two-element arrays, Redis 7's WITHSCORES)
 //
 // RESP3 connections (HELLO 3) get them as RESP3 types (AppendReply3), and
 // every null (nil, []byte(nil), NullArray) as RESP3's null "_".
@@ -46,6 +48,7 @@ type (
 	Bool      bool
 	Verbatim  string
 	Push      []any
+	Pairs     []any
 )
 
 // OK is the usual +OK.
@@ -101,6 +104,12 @@ func AppendReply3(b []byte, v any) []byte {
 		return appendAggregate3(b, '~', len(v), v)
 	case Push:
 		return appendAggregate3(b, '>', len(v), v)
+	case Pairs:
+		b = redcon.AppendArray(b, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			b = appendAggregate3(b, '*', 2, v[i:i+2])
+		}
+		return b
 	case Double:
 		b = append(b, ',')
 		b = append(b, FormatDouble(float64(v))...)
@@ -179,6 +188,8 @@ func AppendReply(b []byte, v any) []byte {
 	case Set:
 		return AppendReply(b, []any(v))
 	case Push:
+		return AppendReply(b, []any(v))
+	case Pairs:
 		return AppendReply(b, []any(v))
 	case Double:
 		return redcon.AppendBulk(b, FormatDouble(float64(v)))

@@ -342,6 +342,8 @@ func fromReply(v any) any {
 		return out
 	case Replies:
 		return fromReply([]any(v))
+	case Pairs: // flat, as Redis gives a RESP2 script
+		return fromReply([]any(v))
 	case Map:
 		return scripting.Map(fromReply([]any(v)).([]any))
 	case Set:

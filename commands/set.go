@@ -40,7 +40,7 @@ func init() {
 			Summary: "Moves a member from one set to another."},
 		allKeys(&Command{Name: "sinter", Arity: -2, Flags: Read, Op: setAlgebraOp(setInter),
 			Summary: "Returns the intersect of multiple sets."}),
-		&Command{Name: "sintercard", Arity: -3, Flags: Read, FirstKey: 2, LastKey: -1, Step: 1, Op: sintercardOp,
+		&Command{Name: "sintercard", Arity: -3, Flags: Read, Op: sintercardOp, // keys after numkeys: COMMAND shows 0 0 0, as Redis
 			Summary: "Returns the number of members of the intersect of multiple sets."},
 		&Command{Name: "sinterstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setInter, "sinterstore"),
 			Summary: "Stores the intersect of multiple sets in a key."},

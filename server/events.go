@@ -1,12 +1,10 @@
 package server
 
 import (
-	"encoding/base64"
 	"errors"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/mutex"
@@ -163,7 +161,7 @@ func (s *Server) publishNotifications(ks string, notes []any) {
 // appendEventJSON renders the payload of PRODUCT.md §5.
 func appendEventJSON(b []byte, e *mutex.Event) []byte {
 	b = append(b, `{"keyspace":`...)
-	b = appendJSONString(b, e.Keyspace)
+	b = mutex.AppendJSONString(b, e.Keyspace)
 	if e.Kind == mutex.EventReads {
 		b = append(b, `,"phase":`...)
 	} else {
@@ -176,7 +174,7 @@ func appendEventJSON(b []byte, e *mutex.Event) []byte {
 		b = strconv.AppendInt(b, int64(e.Count), 10)
 		if e.Err != nil {
 			b = append(b, `,"error":`...)
-			b = appendJSONString(b, e.Err.Error())
+			b = mutex.AppendJSONString(b, e.Err.Error())
 		}
 	default:
 		b = append(b, `,"ops":[`...)
@@ -192,34 +190,3 @@ func appendEventJSON(b []byte, e *mutex.Event) []byte {
 }
 
 func appendAccessJSON(b []byte, a *mutex.Access) []byte { return a.AppendJSON(b) }
-
-// appendBytesField adds ,"name":"v", or ,"name_b64":"…" when v is not UTF-8.
-func appendBytesField(b []byte, name string, v []byte) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	if utf8.Valid(v) {
-		b = append(b, `":`...)
-		return appendJSONString(b, string(v))
-	}
-	b = append(b, `_b64":"`...)
-	b = base64.StdEncoding.AppendEncode(b, v)
-	return append(b, '"')
-}
-
-// appendJSONString quotes a valid UTF-8 string for JSON.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
