@@ -50,6 +50,9 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if !cmd.CheckArity(len(args)) {
 		return reject(cl, cmd, ArityError(cmd.Name))
 	}
+	if FeedWriteRefused(cmd, args) {
+		return reject(cl, cmd, ErrFeedReadOnly)
+	}
 	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
 		return reject(cl, cmd, Error("NOAUTH Authentication required."))
 	}

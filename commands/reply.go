@@ -24,6 +24,7 @@ import (
 // them to RESP2 clients:
 //
 //	Map           key, value, key, value … (RESP2: a flat array)
+//	PairMap       key, value, key, value … (RESP2: an array of [key, value] pairs, as XREAD's)
 //	Set           an unordered collection (RESP2: an array)
 //	Double        a float (RESP2: a bulk string, Redis's %.17g form)
 //	Bool          true/false (RESP2: integer 1/0)
@@ -41,6 +42,7 @@ type (
 	Replies   []any
 	NoReply   struct{}
 	Map       []any
+	PairMap   []any
 	Set       []any
 	Double    float64
 	Bool      bool
@@ -95,6 +97,8 @@ func AppendReply3(b []byte, v any) []byte {
 	case []any:
 		return appendAggregate3(b, '*', len(v), v)
 	case Map:
+		return appendAggregate3(b, '%', len(v)/2, v)
+	case PairMap:
 		return appendAggregate3(b, '%', len(v)/2, v)
 	case Set:
 		return appendAggregate3(b, '~', len(v), v)
@@ -174,6 +178,13 @@ func AppendReply(b []byte, v any) []byte {
 		return b
 	case Map:
 		return AppendReply(b, []any(v))
+	case PairMap:
+		b = redcon.AppendArray(b, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			b = redcon.AppendArray(b, 2)
+			b = AppendReply(AppendReply(b, v[i]), v[i+1])
+		}
+		return b
 	case Set:
 		return AppendReply(b, []any(v))
 	case Push:

@@ -1259,7 +1259,7 @@ func psRealRedisOrEmpty(t *testing.T) string {
 // case-insensitively; every parameter named like one of Redis's answers
 // for Redis's names too.
 // oursAlone are the parameters mutexredis has and Redis does not.
-var oursAlone = map[string]bool{"fsync": true, "max-command-args": true, "max-queued-ops": true, "log-format": true,
+var oursAlone = map[string]bool{"fsync": true, "max-command-args": true, "max-queued-ops": true, "feed-retention": true, "log-format": true,
 	"metrics-addr": true, "checkpoint-dir": true, "checkpoint-keep": true, "cpuprofile": true}
 
 func TestConfigGetGlob(t *testing.T) {

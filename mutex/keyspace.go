@@ -456,6 +456,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
 	}
+	if s.opts.FeedRetention.On() {
+		tx.feedOps = feedBuffer() // the feed records every batch's ops
+		defer putFeedBuffer(tx.feedOps)
+	}
 	runWrites(tx)
 	if tx.notes != nil {
 		notes = *tx.notes
@@ -470,6 +474,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		seq++
 		if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
 			return seq, tx.mutations, nil, err
+		}
+		if s.opts.FeedRetention.On() {
+			if err := k.appendFeedEntry(tx, seq); err != nil {
+				return seq, tx.mutations, nil, err
+			}
 		}
 		if tx.muts != nil {
 			k.emit(Event{Kind: EventWrites, Seq: seq, Ops: *tx.muts})

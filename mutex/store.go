@@ -32,6 +32,8 @@ type Options struct {
 	// deleted as expired (the server attaches Redis's "expired"
 	// notification with it).
 	OnExpire func(tx *Tx, key []byte)
+	// FeedRetention turns on and bounds each keyspace's change feed (feed.go); zero: no feed.
+	FeedRetention FeedRetention
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
 	FS vfs.FS

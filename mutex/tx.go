@@ -18,6 +18,7 @@ type Tx struct {
 	changed   bool      // user-visible data changed: the batch takes a number
 	dirty     bool      // anything written, housekeeping included
 	muts      *[]Access // nil when nobody listens to the writes event
+	feedOps   *[]byte   // the feed's JSON of the ops so far (feed.go); nil when the feed is off
 	notes     *[]any    // nil when nobody listens to the flushed event
 	watches   *watches
 	lastSeq   uint64
@@ -33,6 +34,9 @@ type Tx struct {
 func (tx *Tx) Emit(a Access) {
 	tx.mutations++
 	tx.changed = true
+	if tx.feedOps != nil {
+		*tx.feedOps = a.AppendJSON(append(*tx.feedOps, ','))
+	}
 	if tx.muts != nil {
 		a.Key, a.Value, a.To = bytes.Clone(a.Key), bytes.Clone(a.Value), bytes.Clone(a.To)
 		if a.Items != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/glob"
+	"github.com/mutexredis/mutexredis/mutex"
 )
 
 // Config is the server's configuration. Field names follow redis-server's
@@ -27,6 +28,8 @@ type Config struct {
 	Databases    int
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
+	// FeedRetention bounds each keyspace's change feed (--feed-retention; zero: no feed).
+	FeedRetention mutex.FeedRetention
 
 	// Request limits, as Redis's proto-max-bulk-len and its fixed limits,
 	// and client-query-buffer-limit (bytes of requests a client may have
@@ -93,6 +96,7 @@ func DefaultConfig() *Config {
 		Databases:              16,
 		MaxClients:             10000,
 		MaxQueuedOps:           65536,
+		FeedRetention:          mutex.DefaultFeedRetention,
 		ProtoMaxBulkLen:        512 << 20,
 		MaxCommandArgs:         1024 * 1024,
 		ClientQueryBufferLimit: 1 << 30,
@@ -237,6 +241,9 @@ var coreParams = []param{
 	intParam("databases", "number of numbered keyspaces (SELECT 0..n-1)", func(c *Config) *int { return &c.Databases }, 1),
 	intParam("maxclients", "maximum number of connected clients", func(c *Config) *int { return &c.MaxClients }, 1),
 	intParam("max-queued-ops", "operations queued per keyspace before submitters wait", func(c *Config) *int { return &c.MaxQueuedOps }, 1),
+	{name: "feed-retention", words: true, usage: `change feed retention per keyspace: batches, bytes and/or age, e.g. "1000000 256mb 7d"; 0 turns the feed off`,
+		get: func(c *Config) string { return c.FeedRetention.String() },
+		set: func(c *Config, v string) (err error) { c.FeedRetention, err = mutex.ParseFeedRetention(v); return err }},
 	{name: "requirepass", mutable: true, usage: "password clients must give with AUTH or HELLO … AUTH",
 		get: func(c *Config) string { return c.requirePass() },
 		set: func(c *Config, v string) error {

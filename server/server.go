@@ -80,7 +80,7 @@ const MutexredisVersion = "0.1.0"
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s := &Server{}
 	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
-		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired})
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
 	if err != nil {
 		return nil, err
 	}
