@@ -29,7 +29,7 @@ func init() {
 			Subcommands: []string{"count", "list", "info", "docs", "getkeys", "getkeysandflags", "help"}},
 		&Command{Name: "info", Arity: -1, Flags: Loading, Run: info},
 		&Command{Name: "config", Arity: -2, Flags: Admin | Loading | NoMulti, Run: config,
-			Subcommands: []string{"get", "set", "resetstat", "rewrite"}},
+			Subcommands: []string{"get", "set", "resetstat", "rewrite", "help"}},
 		&Command{Name: "shutdown", Arity: -1, Flags: Admin | NoMulti | Loading, Run: shutdown},
 		&Command{Name: "reset", Arity: 1, Flags: Fast | Connection | Subscribed | NoMulti | NoAuth, Run: reset},
 		&Command{Name: "auth", Arity: -2, Flags: Fast | Connection | NoAuth | NoMulti | Loading, Run: auth},
@@ -551,6 +551,13 @@ func info(c *Ctx) any {
 func config(c *Ctx) any {
 	sub := strings.ToLower(string(c.Args[1]))
 	switch {
+	case sub == "help" && len(c.Args) == 2:
+		return helpReply("CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+			"SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+			"RESETSTAT", "    Reset statistics reported by the INFO command.",
+			"REWRITE", "    Rewrite the configuration file.",
+			"HELP", "    Prints this help.")
 	case sub == "get" && len(c.Args) >= 3:
 		var out []any
 		seen := map[string]bool{}
@@ -618,4 +625,13 @@ func reset(c *Ctx) any {
 	c.Client.ReplyOff, c.Client.SkipNext, c.Client.NoEvict, c.Client.NoTouch = false, false, false, false
 	c.Client.Authenticated = c.Server.Authenticate(nil, nil) == nil // back to the state of a new connection
 	return Status("RESET")
+}
+
+// helpReply is a HELP subcommand's reply: one simple string per line.
+func helpReply(lines ...string) []any {
+	out := make([]any, len(lines))
+	for i, l := range lines {
+		out[i] = Status(l)
+	}
+	return out
 }

@@ -47,17 +47,18 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 		}
 		return Action{Reply: UnknownCommand(args)}
 	}
+	// Redis's order: unknown subcommand, arity, authentication.
+	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
+		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
+	}
 	if !cmd.CheckArity(len(args)) {
 		return reject(cl, cmd, ArityError(cmd.Name))
-	}
-	if FeedWriteRefused(cmd, args) {
-		return reject(cl, cmd, ErrFeedReadOnly)
 	}
 	if !cl.Authenticated && cmd.Flags&NoAuth == 0 {
 		return reject(cl, cmd, Error("NOAUTH Authentication required."))
 	}
-	if cmd.Subcommands != nil && !cmd.hasSubcommand(args) {
-		return reject(cl, cmd, unknownSubcommand(args[1], strings.ToUpper(cmd.Name)))
+	if FeedWriteRefused(cmd, args) {
+		return reject(cl, cmd, ErrFeedReadOnly)
 	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 && !cl.RESP3() { // RESP3 has no subscribed mode
 		return Action{Rejected: true, Reply: Error("ERR Can't execute '" + cmd.FullName(args) +

@@ -10,7 +10,7 @@ func init() {
 		&Command{Name: "punsubscribe", Arity: -1, Flags: PubSub | Subscribed | NoMulti, Run: unsubscribe(true)},
 		&Command{Name: "publish", Arity: 3, Flags: PubSub | Fast, Run: publish},
 		&Command{Name: "pubsub", Arity: -2, Flags: PubSub, Run: pubsubIntrospect,
-			Subcommands: []string{"channels", "numsub", "numpat"}},
+			Subcommands: []string{"channels", "numsub", "numpat", "help"}},
 	)
 }
 
@@ -41,6 +41,13 @@ func pubsubIntrospect(c *Ctx) any {
 	sub := strings.ToLower(string(c.Args[1]))
 	args := c.Args[2:]
 	switch {
+	case sub == "help" && len(args) == 0:
+		return helpReply("PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"CHANNELS [<pattern>]", "    Return the currently active channels matching a <pattern> (default: '*').",
+			"NUMPAT", "    Return number of subscriptions to patterns.",
+			"NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels, excluding",
+			"    pattern subscriptions(default: no channels).",
+			"HELP", "    Prints this help.")
 	case sub == "channels" && len(args) <= 1:
 		var pattern []byte
 		if len(args) == 1 {
