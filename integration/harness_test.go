@@ -29,12 +29,10 @@ import (
 )
 
 var (
-	binPath   string // the mutexredis binary built by TestMain
-	redisOnce sync.Once
-	redisSrv  *exec.Cmd // the real redis-server, started on first use
-	redisDone chan struct{}
-	redisAddr string
-	redisErr  error
+	binPath string // the mutexredis binary built by TestMain
+	// realRedisOf holds each top-level test's real redis-server (realRedis).
+	realRedisMu sync.Mutex
+	realRedisOf = map[string]string{}
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +49,7 @@ func runMain(m *testing.M) int {
 	// MUTEXREDIS_BIN runs the tests against a binary built elsewhere.
 	if bin := os.Getenv("MUTEXREDIS_BIN"); bin != "" {
 		binPath = bin
-		return m.Run() + stopRealRedis()
+		return m.Run()
 	}
 	binPath = filepath.Join(tmp, "mutexredis")
 	args := []string{"build", "-o", binPath}
@@ -65,15 +63,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "integration: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		return 1
 	}
-	return m.Run() + stopRealRedis()
-}
-
-func stopRealRedis() int {
-	if redisSrv != nil {
-		redisSrv.Process.Kill()
-		<-redisDone
-	}
-	return 0
+	return m.Run()
 }
 
 // lockedBuffer collects a process's output safely.
@@ -334,54 +324,66 @@ func (s *srv) cli(t testing.TB, stdin string, args ...string) (stdout, stderr st
 	return o.String(), e.String(), err
 }
 
-// realRedis returns the address of a real redis-server 7 (no persistence),
-// started once for the whole run; the test is skipped if it cannot start.
+// realRedis returns the address of a real redis-server 7 (no persistence)
+// of the calling test's own: the top-level test and its subtests share one,
+// no other test touches it (tests run in parallel, and many FLUSHDB), and
+// it is killed when the test that started it ends. The test is skipped if
+// redis-server cannot start.
 func realRedis(t testing.TB) string {
 	t.Helper()
-	redisOnce.Do(func() {
-		if _, err := exec.LookPath("redis-server"); err != nil {
-			redisErr = err
-			return
+	top, _, _ := strings.Cut(t.Name(), "/")
+	realRedisMu.Lock()
+	defer realRedisMu.Unlock()
+	if addr, ok := realRedisOf[top]; ok {
+		return addr
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skipf("no real redis-server to compare with: %v", err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port := freePort(t)
+		cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no",
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", os.TempDir())
+		var out lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Skipf("no real redis-server to compare with: %v", err)
 		}
-		for attempt := 0; attempt < 5; attempt++ {
-			port := freePort(t)
-			cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no",
-				"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", os.TempDir())
-			var out lockedBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if redisErr = cmd.Start(); redisErr != nil {
-				return
-			}
-			exited := make(chan struct{})
-			go func() { cmd.Wait(); close(exited) }()
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				select {
-				case <-exited:
-					redisErr = fmt.Errorf("redis-server exited: %s", out.String())
-				default:
-					if redisErr = pingOnce(addr); redisErr == nil {
-						redisSrv, redisAddr, redisDone = cmd, addr, exited
-						return
-					}
-					if time.Now().After(deadline) {
-						cmd.Process.Kill()
-						<-exited
-						redisErr = fmt.Errorf("redis-server did not start: %s", out.String())
-						return
-					}
-					time.Sleep(5 * time.Millisecond)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		deadline := time.Now().Add(20 * time.Second)
+		for lastErr = pingOnce(addr); lastErr != nil; lastErr = pingOnce(addr) {
+			select {
+			case <-exited:
+				lastErr = fmt.Errorf("redis-server exited: %s", out.String())
+			default:
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					<-exited
+					lastErr = fmt.Errorf("redis-server did not start: %s", out.String())
+				} else {
+					time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
 					continue
 				}
-				break
 			}
+			break
 		}
-	})
-	if redisErr != nil {
-		t.Skipf("no real redis-server to compare with: %v", redisErr)
+		if lastErr == nil {
+			realRedisOf[top] = addr
+			t.Cleanup(func() {
+				realRedisMu.Lock()
+				delete(realRedisOf, top)
+				realRedisMu.Unlock()
+				cmd.Process.Kill()
+				<-exited
+			})
+			return addr
+		}
 	}
-	return redisAddr
+	t.Skipf("no real redis-server to compare with: %v", lastErr)
+	return ""
 }
 
 // ---- raw RESP ----

@@ -11,6 +11,7 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -1247,12 +1248,11 @@ func TestOutputLimitConfigSet(t *testing.T) {
 
 // psRealRedisOrEmpty is realRedis without skipping.
 func psRealRedisOrEmpty(t *testing.T) string {
-	var addr string
-	ok := t.Run("real-redis", func(t *testing.T) { addr = realRedis(t) })
-	if !ok {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Logf("not compared with Redis: %v", err)
 		return ""
 	}
-	return addr
+	return realRedis(t) // the test's own server, alive until the test ends
 }
 
 // TestConfigGetGlob: CONFIG GET takes Redis glob patterns, several of them,
