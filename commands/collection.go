@@ -474,3 +474,34 @@ func parseCount(b []byte) (int64, any) {
 	}
 	return n, nil
 }
+
+// randomMemberOp is HRANDFIELD (t hash: WITHVALUES allowed) and
+// SRANDMEMBER: one random element, or count of them.
+func randomMemberOp(args [][]byte, t mutex.Type) (mutex.Op, any) {
+	key := args[1]
+	a, bad := parseRandomArgs(args[2:], t == mutex.TypeHash)
+	if bad != nil {
+		return mutex.Op{}, bad
+	}
+	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
+		m, ok, err := lookupKind(r, key, t)
+		if err != nil {
+			return nil, err
+		}
+		if !a.has {
+			if !ok {
+				return nil, nil
+			}
+			p, err := newPicker(r, key, &m, false)
+			if err != nil {
+				return nil, err
+			}
+			s, _, err := p.one()
+			return s, err
+		}
+		if !ok {
+			return []any{}, nil
+		}
+		return randomReply(r, key, &m, a)
+	}), nil
+}

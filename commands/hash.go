@@ -497,34 +497,8 @@ func valueAt(vals [][]byte, i int) []byte {
 	return nil
 }
 
-func hrandfieldOp(args [][]byte) (mutex.Op, any) {
-	key := args[1]
-	a, bad := parseRandomArgs(args[2:], true)
-	if bad != nil {
-		return mutex.Op{}, bad
-	}
-	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
-		m, ok, err := lookupKind(r, key, mutex.TypeHash)
-		if err != nil {
-			return nil, err
-		}
-		if !a.has {
-			if !ok {
-				return nil, nil
-			}
-			p, err := newPicker(r, key, &m, false)
-			if err != nil {
-				return nil, err
-			}
-			s, _, err := p.one()
-			return s, err
-		}
-		if !ok {
-			return []any{}, nil
-		}
-		return randomReply(r, key, &m, a)
-	}), nil
-}
+// hrandfieldOp is HRANDFIELD key [count [WITHVALUES]].
+func hrandfieldOp(args [][]byte) (mutex.Op, any) { return randomMemberOp(args, mutex.TypeHash) }
 
 func hscanOp(c *Ctx) (mutex.Op, any) {
 	key := c.Args[1]

@@ -227,34 +227,8 @@ func spopOp(args [][]byte) (mutex.Op, any) {
 	}), nil
 }
 
-func srandmemberOp(args [][]byte) (mutex.Op, any) {
-	key := args[1]
-	a, bad := parseRandomArgs(args[2:], false)
-	if bad != nil {
-		return mutex.Op{}, bad
-	}
-	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
-		m, ok, err := lookupKind(r, key, mutex.TypeSet)
-		if err != nil {
-			return nil, err
-		}
-		if !a.has {
-			if !ok {
-				return nil, nil
-			}
-			p, err := newPicker(r, key, &m, false)
-			if err != nil {
-				return nil, err
-			}
-			s, _, err := p.one()
-			return s, err
-		}
-		if !ok {
-			return []any{}, nil
-		}
-		return randomReply(r, key, &m, a)
-	}), nil
-}
+// srandmemberOp is SRANDMEMBER key [count].
+func srandmemberOp(args [][]byte) (mutex.Op, any) { return randomMemberOp(args, mutex.TypeSet) }
 
 func smoveOp(args [][]byte) (mutex.Op, any) {
 	src, dst, member := args[1], args[2], args[3]
