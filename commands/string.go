@@ -149,8 +149,12 @@ func setOp(args [][]byte) (mutex.Op, any) {
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
-	if !o.nx && !o.xx && !o.get && o.cond == nil && o.exp.kind == expiryNone {
-		return mutex.WriteOp(func(tx *mutex.Tx) (any, error) { return OK, setKey(tx, key, value, "set") }), nil
+	if !o.nx && !o.xx && !o.get && o.cond == nil && o.exp.kind != expiryKeepTTL {
+		// A blind write: nothing to read first (KEEPTTL reads the old deadline).
+		return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
+			deadline, _ := o.exp.deadline(tx.Now())
+			return OK, setKeyTTL(tx, key, value, deadline, "set")
+		}), nil
 	}
 	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
 		m, exists, err := tx.Lookup(key)

@@ -594,6 +594,17 @@ func (s *Server) infoMutex(b *infoBuf) {
 	b.add("mutex_max_queued_ops", s.cfg.MaxQueuedOps)
 	b.add("mutex_dropped_subscribers", s.stats.droppedSubscribers.Load())
 	b.add("mutex_fsync", s.cfg.Fsync)
+	if pm := s.store.Metrics(); pm != nil { // Pebble's block cache: issue 20's symptom shows here
+		hits, misses := pm.BlockCache.Hits, pm.BlockCache.Misses
+		b.add("store_block_cache_hits", hits)
+		b.add("store_block_cache_misses", misses)
+		rate := 0.0
+		if hits+misses > 0 {
+			rate = float64(hits) / float64(hits+misses)
+		}
+		b.add("store_block_cache_hit_rate", strconv.FormatFloat(rate, 'f', 4, 64))
+		b.add("store_block_cache_bytes", pm.BlockCache.Size)
+	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].name < infos[j].name })
 	for _, ki := range infos {
 		st := ki.stats
