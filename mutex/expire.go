@@ -28,7 +28,7 @@ import (
 
 // expireBudget bounds the index entries one expirer cycle handles, and so
 // the keys one keyspace's expiry op deletes.
-const expireBudget = 2000
+const expireBudget = 10000
 
 // expireInterval is how often the expirer looks when nothing pokes it.
 const expireInterval = 100 * time.Millisecond
