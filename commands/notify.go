@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"strings"
-	"sync/atomic"
 
 	"github.com/mutexredis/mutexredis/mutex"
 )
@@ -11,11 +10,14 @@ import (
 // Redis keyspace notifications (notify-keyspace-events). Write commands
 // attach a Notification to their batch (mutex.Tx.Note) for every key they
 // change; the server publishes them on __keyspace@<ks>__:<key> and
-// __keyevent@<ks>__:<event> once the batch has committed. Nothing is built
-// unless notifications are enabled and somebody subscribes.
+// __keyevent@<ks>__:<event> once the batch has committed, those its setting
+// (NotifyClasses) enables. Nothing is built while nobody subscribes to the
+// keyspace's events, which the server does only while notifications are on
+// and somebody listens.
 
 // Notification is one keyspace event.
 type Notification struct {
+	Class uint32 // the notify-keyspace-events class it belongs to
 	Event string
 	Key   []byte
 }
@@ -53,11 +55,14 @@ var notifyLetters = []struct {
 	{'E', notifyKeyevent}, {'m', notifyKeyMiss},
 }
 
-var notifyFlags atomic.Uint32
+// NotifyClasses is a notify-keyspace-events setting: the classes and the
+// K/E channels it enables. The server keeps one; ops attach every
+// notification while anyone listens to the keyspace (tx.Listening), with
+// its class, and the server publishes those its setting enables.
+type NotifyClasses uint32
 
-// SetNotifyKeyspaceEvents sets the notify-keyspace-events classes from
-// Redis's letters; it reports false for an unknown letter.
-func SetNotifyKeyspaceEvents(s string) bool {
+// ParseNotifyClasses reads Redis's letters; ok is false for an unknown one.
+func ParseNotifyClasses(s string) (n NotifyClasses, ok bool) {
 	var flags uint32
 	for i := 0; i < len(s); i++ {
 		if s[i] == 'A' {
@@ -72,21 +77,20 @@ func SetNotifyKeyspaceEvents(s string) bool {
 			}
 		}
 		if !found {
-			return false
+			return 0, false
 		}
 	}
-	notifyFlags.Store(flags)
-	return true
+	return NotifyClasses(flags), true
 }
 
-// NotifyKeyspaceEvents returns the setting in Redis's canonical form.
-func NotifyKeyspaceEvents() string {
-	flags := notifyFlags.Load()
+// String is the setting in Redis's canonical form.
+func (n NotifyClasses) String() string {
+	flags := uint32(n)
 	var b strings.Builder
-	if flags&notifyAll == notifyAll {
+	all := flags&notifyAll == notifyAll
+	if all {
 		b.WriteByte('A')
 	}
-	all := flags&notifyAll == notifyAll
 	for _, l := range notifyLetters {
 		inA := l.flag&(notifyAll|notifyNew) != 0
 		if flags&l.flag != 0 && !(all && inA) {
@@ -96,20 +100,21 @@ func NotifyKeyspaceEvents() string {
 	return b.String()
 }
 
-// NotificationsOn reports whether any keyspace notification can be sent.
-func NotificationsOn() bool { return notifyFlags.Load()&(notifyKeyspace|notifyKeyevent) != 0 }
+// On reports whether any keyspace notification can be sent.
+func (n NotifyClasses) On() bool { return uint32(n)&(notifyKeyspace|notifyKeyevent) != 0 }
 
-// NotifyChannels reports whether keyspace and keyevent channels are on.
-func NotifyChannels() (keyspace, keyevent bool) {
-	f := notifyFlags.Load()
-	return f&notifyKeyspace != 0, f&notifyKeyevent != 0
+// Channels reports whether keyspace and keyevent channels are on.
+func (n NotifyClasses) Channels() (keyspace, keyevent bool) {
+	return uint32(n)&notifyKeyspace != 0, uint32(n)&notifyKeyevent != 0
 }
 
+// Sends reports whether the setting publishes note.
+func (n NotifyClasses) Sends(note Notification) bool { return uint32(n)&note.Class != 0 }
+
 func notify(tx *mutex.Tx, class uint32, event string, key []byte) {
-	if f := notifyFlags.Load(); f&class == 0 || f&(notifyKeyspace|notifyKeyevent) == 0 || !tx.Listening() {
-		return
+	if tx.Listening() {
+		tx.Note(Notification{Class: class, Event: event, Key: bytes.Clone(key)})
 	}
-	tx.Note(Notification{Event: event, Key: bytes.Clone(key)})
 }
 
 // setKey sets key to a string without expiry and notifies event (and
@@ -121,7 +126,7 @@ func setKey(tx *mutex.Tx, key, value []byte, event string) error {
 // setKeyTTL is setKey with a deadline (0: none); a deadline also notifies
 // "expire", as Redis does for SET EX.
 func setKeyTTL(tx *mutex.Tx, key, value []byte, deadline int64, event string) error {
-	if notifyFlags.Load()&notifyNew != 0 && tx.Listening() {
+	if tx.Listening() {
 		if exists, err := tx.Exists(key); err == nil && !exists {
 			notify(tx, notifyNew, "new", key)
 		}

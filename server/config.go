@@ -75,6 +75,9 @@ type Config struct {
 	SlowlogMaxLen           atomic.Int64
 	LatencyMonitorThreshold atomic.Int64 // milliseconds; 0 is off
 
+	// NotifyKeyspaceEvents is notify-keyspace-events (commands.NotifyClasses).
+	NotifyKeyspaceEvents atomic.Uint32
+
 	// BusyReplyThreshold is busy-reply-threshold (lua-time-limit): how
 	// long a script runs before its keyspace's commands answer BUSY.
 	BusyReplyThreshold time.Duration // guarded by mu
@@ -148,11 +151,7 @@ type param struct {
 	mutable bool
 	// words: the value is a list of words, written unquoted by REWRITE.
 	words bool
-	// global: set changes state outside the Config (notify-keyspace-events),
-	// so REWRITE compares the file's text with the value instead of
-	// applying it to a scratch Config.
-	global bool
-	usage  string
+	usage string
 }
 
 var errYesNo = errors.New("argument must be 'yes' or 'no'")
@@ -215,6 +214,10 @@ var logLevels = []struct {
 var params = slices.Concat(coreParams, introspectionParams, scriptingParams)
 
 var scriptingParams = []param{busyParam("busy-reply-threshold"), busyParam("lua-time-limit")}
+
+func (c *Config) notifyClasses() commands.NotifyClasses {
+	return commands.NotifyClasses(c.NotifyKeyspaceEvents.Load())
+}
 
 func (c *Config) busyReplyThreshold() time.Duration {
 	c.mu.Lock()
@@ -300,12 +303,14 @@ var coreParams = []param{
 			c.mu.Unlock()
 			return nil
 		}},
-	{name: "notify-keyspace-events", mutable: true, global: true, usage: "Redis keyspace notifications classes, e.g. KEA (empty: off)",
-		get: func(*Config) string { return commands.NotifyKeyspaceEvents() },
-		set: func(_ *Config, v string) error {
-			if !commands.SetNotifyKeyspaceEvents(v) {
+	{name: "notify-keyspace-events", mutable: true, usage: "Redis keyspace notifications classes, e.g. KEA (empty: off)",
+		get: func(c *Config) string { return c.notifyClasses().String() },
+		set: func(c *Config, v string) error {
+			n, ok := commands.ParseNotifyClasses(v)
+			if !ok {
 				return fmt.Errorf("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
 			}
+			c.NotifyKeyspaceEvents.Store(uint32(n))
 			return nil
 		}},
 	intParam("tls-port", "TLS port (0: no TLS)", func(c *Config) *int { return &c.TLSPort }, 0),

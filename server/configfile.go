@@ -321,11 +321,7 @@ func (c *Config) Rewrite() error {
 	var added []string
 	for i := range params {
 		p := &params[i]
-		defVal := p.get(def)
-		if p.global {
-			defVal = "" // global parameters' defaults are empty; def reads the same global
-		}
-		if p.set == nil || written[p.name] || p.get(c) == defVal {
+		if p.set == nil || written[p.name] || p.get(c) == p.get(def) {
 			continue
 		}
 		added = append(added, formatDirective(p, p.get(c))+"\n")
@@ -346,9 +342,6 @@ func (c *Config) Rewrite() error {
 // value.
 func (c *Config) sameValue(p *param, text string) bool {
 	cur := p.get(c)
-	if p.global {
-		return text == cur
-	}
 	scratch := DefaultConfig()
 	if err := p.set(scratch, text); err != nil {
 		return false

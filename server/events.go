@@ -53,7 +53,7 @@ func (f *feed) stop() {
 // feedWanted reports whether some subscription would receive an event or a
 // keyspace notification of keyspace name.
 func (s *Server) feedWanted(name string) bool {
-	if commands.NotificationsOn() && s.pubsub.mayListenPrefix("__key") {
+	if s.cfg.notifyClasses().On() && s.pubsub.mayListenPrefix("__key") {
 		return true
 	}
 	for _, kind := range eventKinds {
@@ -143,10 +143,11 @@ func (s *Server) runFeed(f *feed) {
 // batch: __keyspace@<ks>__:<key> carries the event name,
 // __keyevent@<ks>__:<event> the key.
 func (s *Server) publishNotifications(ks string, notes []any) {
-	keyspace, keyevent := commands.NotifyChannels()
+	classes := s.cfg.notifyClasses()
+	keyspace, keyevent := classes.Channels()
 	for _, n := range notes {
 		note, ok := n.(commands.Notification)
-		if !ok {
+		if !ok || !classes.Sends(note) {
 			continue
 		}
 		if keyspace {
