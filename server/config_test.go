@@ -231,3 +231,18 @@ func TestConfigShippedFile(t *testing.T) {
 		}
 	}
 }
+
+// notify-keyspace-events belongs to one Config: two servers in a process
+// do not share it (it was package state once).
+func TestNotifyKeyspaceEventsPerConfig(t *testing.T) {
+	a, b := DefaultConfig(), DefaultConfig()
+	if err := a.Set("notify-keyspace-events", "KEA"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.notifyClasses().String(); got != "AKE" {
+		t.Fatalf("a: %q, want AKE", got)
+	}
+	if got := b.notifyClasses(); got.On() || got.String() != "" {
+		t.Fatalf("b changed with a: %q", got.String())
+	}
+}
