@@ -109,32 +109,20 @@ func scanOp(c *Ctx) (mutex.Op, any) {
 			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
 		}
 	}
-	pattern, count, typ := "*", defaultScanCount, mutex.TypeNone
-	for i := 2; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			return mutex.Op{}, ErrSyntax
+	typ := mutex.TypeNone
+	pattern, count, bad := parseMatchCount(args[2:], func(opt, v []byte) bool {
+		if !isOption(opt, "TYPE") {
+			return false
 		}
-		switch v := args[i+1]; {
-		case isOption(args[i], "MATCH"):
-			pattern = string(v)
-		case isOption(args[i], "COUNT"):
-			n, ok := ParseInt(v)
-			if !ok {
-				return mutex.Op{}, ErrNotInteger
-			}
-			if n < 1 {
-				return mutex.Op{}, ErrSyntax
-			}
-			count = int(min(n, 1<<20))
-		case isOption(args[i], "TYPE"):
-			// Redis answers nothing (not an error) for an unknown type.
-			var ok bool
-			if typ, ok = mutex.ParseType(string(bytes.ToLower(v))); !ok || typ == mutex.TypeNone {
-				typ = 255
-			}
-		default:
-			return mutex.Op{}, ErrSyntax
+		// Redis answers nothing (not an error) for an unknown type.
+		var ok bool
+		if typ, ok = mutex.ParseType(string(bytes.ToLower(v))); !ok || typ == mutex.TypeNone {
+			typ = 255
 		}
+		return true
+	})
+	if bad != nil {
+		return mutex.Op{}, bad
 	}
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		keys := []any{}
@@ -158,4 +146,33 @@ func scanOp(c *Ctx) (mutex.Op, any) {
 		}
 		return []any{next, keys}, err
 	}), nil
+}
+
+// parseMatchCount parses SCAN's and ZSCAN's "[MATCH pattern] [COUNT n]"
+// option pairs; other reports whether it took an option of the command's
+// own (SCAN's TYPE). COUNT is capped at 2^20.
+func parseMatchCount(args [][]byte, other func(opt, v []byte) bool) (pattern string, count int, bad any) {
+	pattern, count = "*", defaultScanCount
+	for i := 0; i < len(args); i += 2 {
+		if i+1 >= len(args) {
+			return "", 0, ErrSyntax
+		}
+		switch v := args[i+1]; {
+		case isOption(args[i], "MATCH"):
+			pattern = string(v)
+		case isOption(args[i], "COUNT"):
+			n, ok := ParseInt(v)
+			if !ok {
+				return "", 0, ErrNotInteger
+			}
+			if n < 1 {
+				return "", 0, ErrSyntax
+			}
+			count = int(min(n, 1<<20))
+		case other != nil && other(args[i], v):
+		default:
+			return "", 0, ErrSyntax
+		}
+	}
+	return pattern, count, nil
 }

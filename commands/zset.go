@@ -1700,26 +1700,9 @@ func zscanOp(c *Ctx) (mutex.Op, any) {
 			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
 		}
 	}
-	pattern, count := "*", int64(defaultScanCount)
-	for i := 3; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			return mutex.Op{}, ErrSyntax
-		}
-		switch v := args[i+1]; {
-		case isOption(args[i], "MATCH"):
-			pattern = string(v)
-		case isOption(args[i], "COUNT"):
-			n, ok := ParseInt(v)
-			if !ok {
-				return mutex.Op{}, ErrNotInteger
-			}
-			if n < 1 {
-				return mutex.Op{}, ErrSyntax
-			}
-			count = min(n, 1<<20)
-		default:
-			return mutex.Op{}, ErrSyntax
-		}
+	pattern, count, bad := parseMatchCount(args[3:], nil)
+	if bad != nil {
+		return mutex.Op{}, bad
 	}
 	match := func(member []byte) bool { return pattern == "*" || glob.Match(pattern, string(member)) }
 	return zread(func(r *mutex.Reader) (any, error) {
@@ -1742,7 +1725,7 @@ func zscanOp(c *Ctx) (mutex.Op, any) {
 			rng.Start = append(zmemberSub(after), 0)
 		}
 		var last []byte
-		seen, more := int64(0), false
+		seen, more := 0, false
 		err = r.Elems(key, &m, rng, func(sub, val []byte) bool {
 			if seen == count {
 				more = true
