@@ -32,8 +32,12 @@ type waiter struct {
 	keys    []string
 	attempt Attempt
 	seq     uint64
-	woken   chan *request // capacity 1: the attempt queued for it
-	state   blockState    // guarded by blocking.mu
+	// pending are the attempts queued for it by wake-ups, not yet finished
+	// by its goroutine; ready (capacity 1) says there are some. The queue
+	// never blocks the keyspace's runner, which may be any submitter.
+	pending []*request // guarded by blocking.mu
+	ready   chan struct{}
+	state   blockState // guarded by blocking.mu
 }
 
 // blocking is a keyspace's registry of waiters.
@@ -69,7 +73,7 @@ func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (a
 	}
 	k.block.waiting.Add(1) // under inMu: the store's sweep keeps k resident
 	k.inMu.Unlock()
-	w := &waiter{attempt: attempt, woken: make(chan *request, 1), state: blockQueued}
+	w := &waiter{attempt: attempt, ready: make(chan struct{}, 1), state: blockQueued}
 	for _, key := range keys {
 		w.keys = append(w.keys, string(key))
 	}
@@ -94,11 +98,11 @@ func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (a
 	res, ok, err := result(first[0])
 	for !ok && err == nil {
 		select {
-		case req := <-w.woken:
-			res, ok, err = k.finish(req)
+		case <-w.ready:
+			res, ok, err = k.finishPending(w)
 		case <-ctx.Done():
 			k.block.mu.Lock()
-			waiting := w.state == blockWaiting
+			waiting := w.state == blockWaiting && len(w.pending) == 0
 			if !waiting {
 				w.state = blockCancelled
 			}
@@ -106,13 +110,29 @@ func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (a
 			if waiting {
 				return nil, ctx.Err()
 			}
-			if res, ok, err = k.finish(<-w.woken); ok || err != nil {
+			if res, ok, err = k.finishPending(w); ok || err != nil {
 				return res, err
 			}
 			return nil, ctx.Err()
 		}
 	}
 	return res, err
+}
+
+// finishPending waits for the attempts queued for w and returns the
+// outcome of the one that served it, if any (at most one can: a served
+// waiter is not woken again).
+func (k *Keyspace) finishPending(w *waiter) (res any, ok bool, err error) {
+	k.block.mu.Lock()
+	reqs := w.pending
+	w.pending = nil
+	k.block.mu.Unlock()
+	for _, req := range reqs {
+		if r, o, e := k.finish(req); o || e != nil {
+			res, ok, err = r, o, e
+		}
+	}
+	return res, ok, err
 }
 
 // finish waits for a woken attempt and returns its outcome.
@@ -193,19 +213,22 @@ func (k *Keyspace) wakeBlocked(touched map[string]struct{}) {
 			}
 		}
 	}
-	k.block.mu.Unlock()
-	if len(woken) == 0 {
-		return
-	}
 	sortWaiters(woken)
 	reqs := make([]*request, 0, len(woken)+len(k.writes))
 	for _, w := range woken {
 		req := requestPool.Get().(*request)
 		req.ops, req.next = []Op{WriteOp(k.attemptOp(w))}, 0
-		w.woken <- req
+		w.pending = append(w.pending, req)
+		select {
+		case w.ready <- struct{}{}:
+		default:
+		}
 		reqs = append(reqs, req)
 	}
-	k.writes = append(reqs, k.writes...)
+	k.block.mu.Unlock()
+	if len(reqs) > 0 {
+		k.writes = append(reqs, k.writes...)
+	}
 }
 
 func sortWaiters(ws []*waiter) {
