@@ -24,6 +24,7 @@ import (
 //	+---------+------+-------+--------------------+----------------------------------+
 //	  string:       the value
 //	  collections:  gen (8 BE) ‖ uvarint(count) ‖ aux (type-specific: list ends, stream state)
+//	  none:         nothing: a gone record, a deleted key (gone.go); always has a deadline
 //
 // A collection's elements live under tagElem, contiguous and ordered by
 // sub, which each type defines (hash: field; set: member; sorted set:
@@ -52,9 +53,10 @@ const (
 
 // formatVersion is stored at open and checked on every later open; the
 // formats it can upgrade from are listed in upgradableFormats.
-const formatVersion = 2
+const formatVersion = 3
 
-var upgradableFormats = []string{"1"}
+// Format 2 had no gone records; its records are all format 3 records.
+var upgradableFormats = []string{"1", "2"}
 
 var formatKey = append([]byte{tagMeta}, "format"...)
 
@@ -219,7 +221,7 @@ func decodeRecord(raw []byte) (Meta, error) {
 	if len(raw) >= recordHeader && raw[0] == recordVersion1 && raw[1] == 0 && raw[2] == 0 {
 		return Meta{Type: TypeString, Value: raw[recordHeader:]}, nil
 	}
-	if len(raw) < recordHeader || raw[0] != recordVersion || raw[1] == byte(TypeNone) || int(raw[1]) >= len(typeNames) {
+	if len(raw) < recordHeader || raw[0] != recordVersion || int(raw[1]) >= len(typeNames) {
 		return Meta{}, fmt.Errorf("mutex: corrupt record header %x", raw[:min(len(raw), recordHeader)])
 	}
 	m := Meta{Type: Type(raw[1])}
@@ -231,7 +233,10 @@ func decodeRecord(raw []byte) (Meta, error) {
 		m.Deadline = int64(binary.BigEndian.Uint64(p))
 		p = p[8:]
 	}
-	if m.Type == TypeString {
+	switch m.Type {
+	case TypeNone: // a gone record (gone.go)
+		return m, nil
+	case TypeString:
 		m.Value = p
 		return m, nil
 	}

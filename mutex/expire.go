@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,15 @@ import (
 // million keys due together are deleted in bounded batches that let other
 // writes in between.
 //
+// Handled index entries are deleted, but a scan from the start of the
+// index would still step over their tombstones while they sit in the
+// memtable — every cycle, over every entry handled since the last flush.
+// So the expirer keeps a floor: every entry with a deadline below it has
+// been handled, and a cycle scans from it. A batch that indexes a deadline
+// below the floor (a past EXAT, say) lowers it once committed; the
+// expirer raises it with a compare-and-swap from the value it started its
+// cycle with, so a lowering during the cycle is never lost.
+//
 // The clock is the wall clock, as Redis's: a jump backwards delays expiry
 // and never brings back a deleted key.
 
@@ -42,6 +52,19 @@ type expirer struct {
 	once      sync.Once
 	// expired counts the keys deleted as expired (INFO's expired_keys).
 	expired atomic.Int64
+	// floor: every index entry with a deadline below it has been handled.
+	floor atomic.Int64
+}
+
+// lowerExpireFloor makes the expirer look at deadlines from d on (0: no
+// deadline): called after a commit that indexed d.
+func (s *Store) lowerExpireFloor(d int64) {
+	for {
+		f := s.exp.floor.Load()
+		if d == 0 || d >= f || s.exp.floor.CompareAndSwap(f, d) {
+			return
+		}
+	}
 }
 
 // now is the clock of a phase.
@@ -112,13 +135,28 @@ type dueEntry struct {
 // expireCycle handles up to expireBudget due index entries and returns how
 // many it found, and whether every keyspace took its part.
 func (s *Store) expireCycle() (int, bool) {
-	due, n := s.dueEntries(s.now())
+	floor := s.exp.floor.Load()
+	now := s.now()
+	due, n, last := s.dueEntries(floor, now)
+	// Below next, every entry this cycle read gets handled: all of them
+	// before now, or, when the budget cut the scan, those before the last
+	// deadline read (more may share it).
+	next := now
+	if n == expireBudget {
+		next = last
+	}
 	var wg sync.WaitGroup
-	var failed atomic.Bool
+	var mu sync.Mutex
+	failed := false
+	leave := func(d int64, fail bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		next, failed = min(next, d), failed || fail
+	}
 	for name, entries := range due {
 		k, err := s.Keyspace(name)
 		if err != nil {
-			failed.Store(true) // closed or failed: a later cycle tries again
+			leave(entries[0].deadline, true) // closed or failed: a later cycle tries again
 			continue
 		}
 		wg.Add(1)
@@ -126,54 +164,62 @@ func (s *Store) expireCycle() (int, bool) {
 			defer wg.Done()
 			ops := []Op{expireOp(entries)}
 			if err := k.Do(context.Background(), ops); err != nil || ops[0].Err != nil {
-				failed.Store(true)
+				leave(entries[0].deadline, true)
+				return
 			}
+			leave(ops[0].Result.(int64), false)
 		}()
 	}
 	wg.Wait()
-	return n, !failed.Load()
+	if next > floor {
+		s.exp.floor.CompareAndSwap(floor, next) // fails if a commit lowered it meanwhile
+	}
+	return n, !failed
 }
 
-// dueEntries reads the index entries with a deadline before now, by
-// keyspace.
-func (s *Store) dueEntries(now int64) (map[string][]dueEntry, int) {
+// dueEntries reads, by keyspace, up to expireBudget index entries with a
+// deadline in [floor, now), and returns how many and the last deadline.
+func (s *Store) dueEntries(floor, now int64) (map[string][]dueEntry, int, int64) {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	if s.db == nil {
-		return nil, 0
+		return nil, 0, 0
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{
-		LowerBound: []byte{tagExpire},
+		LowerBound: expireKey(nil, floor, "", nil),
 		UpperBound: expireKey(nil, now, "", nil),
 	})
 	if err != nil {
-		return nil, 0
+		return nil, 0, 0
 	}
 	defer it.Close()
 	due := map[string][]dueEntry{}
-	n := 0
+	n, last := 0, int64(0)
 	for valid := it.First(); valid && n < expireBudget; valid = it.Next() {
 		deadline, ks, key, ok := decodeExpireKey(it.Key())
 		if !ok {
 			continue
 		}
 		due[ks] = append(due[ks], dueEntry{deadline, append([]byte(nil), key...)})
-		n++
+		n, last = n+1, deadline
 	}
-	return due, n
+	return due, n, last
 }
 
 // expireOp deletes, inside a write phase, the keys of entries that are
 // still due, and the index entries that are done with: a key expired now,
-// gone, or given another deadline since.
+// gone, or given another deadline since. Its result is the earliest
+// deadline of an entry it left (math.MaxInt64 if none).
 func expireOp(entries []dueEntry) Op {
 	return WriteOp(func(tx *Tx) (any, error) {
+		left := int64(math.MaxInt64)
 		for _, e := range entries {
-			m, ok, err := tx.rawRecord(e.key)
+			m, ok, err := tx.storedRecord(e.key)
 			if err != nil {
 				return nil, err
 			}
 			if ok && m.Deadline == e.deadline && !tx.isExpired(&m) {
+				left = min(left, e.deadline)
 				continue // the clock went back: not due after all
 			}
 			tx.scratch = expireKey(tx.scratch, e.deadline, tx.ks, e.key)
@@ -181,12 +227,20 @@ func expireOp(entries []dueEntry) Op {
 				return nil, err
 			}
 			tx.dirty = true
+			if ok && m.isGone() {
+				if m.Deadline == e.deadline { // gone for goneLife: delete it for real
+					if err := tx.b.Delete(tx.encodeKey(e.key), nil); err != nil {
+						return nil, err
+					}
+				}
+				continue
+			}
 			if ok && tx.isExpired(&m) {
 				if err := tx.expire(e.key, &m); err != nil {
 					return nil, err
 				}
 			}
 		}
-		return nil, nil
+		return left, nil
 	})
 }

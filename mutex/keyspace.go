@@ -444,10 +444,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{
-		Reader:  Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
-		b:       b,
-		watches: &k.watches,
-		lastSeq: k.lastSeq.Load(),
+		Reader:   Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
+		b:        b,
+		watches:  &k.watches,
+		lastSeq:  k.lastSeq.Load(),
+		goneLife: s.opts.GoneLife.Milliseconds(),
 	}
 	tx.expired, tx.onExpire = tx.expire, s.expired
 	if k.block.waiting.Load() > 0 {
@@ -502,6 +503,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	k.stats.committed(tx.mutations, time.Since(start))
 	before.Close()
+	s.lowerExpireFloor(tx.minDeadline)
 	k.lastSeq.Store(seq)
 	k.touched = tx.touched
 	if !tx.changed {

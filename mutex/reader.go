@@ -110,8 +110,17 @@ func (r *Reader) encodeKey(key []byte) []byte {
 func (r *Reader) isExpired(m *Meta) bool { return m.Deadline != 0 && r.now > m.Deadline }
 
 // rawRecord returns key's record whatever its deadline, with Value and Aux
-// copied.
+// copied; a gone record is no record.
 func (r *Reader) rawRecord(key []byte) (Meta, bool, error) {
+	m, ok, err := r.storedRecord(key)
+	if m.isGone() {
+		return Meta{}, false, err
+	}
+	return m, ok, err
+}
+
+// storedRecord is rawRecord that returns gone records too.
+func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 	raw, closer, err := r.r.Get(r.encodeKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Meta{}, false, nil
@@ -236,7 +245,7 @@ func (r *Reader) peek(rng Range, last bool) (KV, bool, error) {
 		if err != nil {
 			return KV{}, false, err
 		}
-		if m.Type != TypeString {
+		if m.Type != TypeString { // gone records included
 			continue
 		}
 		if r.isExpired(&m) {
@@ -274,6 +283,9 @@ func (r *Reader) scan(after []byte, fn func(key []byte, t Type) bool) error {
 		m, err := decodeRecord(raw)
 		if err != nil {
 			return err
+		}
+		if m.isGone() {
+			continue
 		}
 		if r.isExpired(&m) {
 			r.sawDue = true

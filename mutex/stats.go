@@ -144,7 +144,7 @@ func (k *Keyspace) CountKeys() (KeyCount, error) {
 			break
 		}
 		m, err := decodeRecord(raw)
-		if err != nil || (m.Deadline != 0 && now > m.Deadline) {
+		if err != nil || m.isGone() || (m.Deadline != 0 && now > m.Deadline) {
 			continue
 		}
 		c.Keys++

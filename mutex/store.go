@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -34,6 +35,9 @@ type Options struct {
 	OnExpire func(tx *Tx, key []byte)
 	// FeedRetention turns on and bounds each keyspace's change feed (feed.go); zero: no feed.
 	FeedRetention FeedRetention
+	// GoneLife is how long a deleted key's gone record stays before the
+	// expirer deletes it for real (gone.go). Default one minute.
+	GoneLife time.Duration
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests
 	// use it to inject faults.
 	FS vfs.FS
@@ -94,6 +98,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.MemTableSize == 0 {
 		opts.MemTableSize = 32 << 20
+	}
+	if opts.GoneLife <= 0 {
+		opts.GoneLife = defaultGoneLife
 	}
 	if opts.FS == nil {
 		opts.FS = vfs.Default

@@ -25,7 +25,11 @@ type Tx struct {
 	gens      uint64              // collections created in this batch
 	touched   map[string]struct{} // keys written, while submitters block (else nil)
 	scratch   []byte
-	onExpire  func(tx *Tx, key []byte) // Store.expired
+	goneLife  int64 // ms (Options.GoneLife)
+	// minDeadline is the earliest deadline the batch indexed (0: none),
+	// for the expirer's floor (expire.go).
+	minDeadline int64
+	onExpire    func(tx *Tx, key []byte) // Store.expired
 }
 
 // Emit adds a to the batch's writes event: commands announce their
@@ -89,6 +93,9 @@ func (tx *Tx) indexDeadline(key []byte, deadline int64) error {
 	if deadline == 0 {
 		return nil
 	}
+	if tx.minDeadline == 0 || deadline < tx.minDeadline {
+		tx.minDeadline = deadline
+	}
 	tx.scratch = expireKey(tx.scratch, deadline, tx.ks, key)
 	return tx.b.Set(tx.scratch, nil, nil)
 }
@@ -108,26 +115,38 @@ func (tx *Tx) Delete(key []byte) (bool, error) {
 	return true, nil
 }
 
-// drop deletes key's record and elements.
+// drop deletes key's record, leaving a gone record (gone.go), and its
+// elements.
 func (tx *Tx) drop(key []byte, m *Meta) error {
-	if m.IsCollection() {
-		group := elemGroup(nil, tx.ks, key, m.gen)
-		if err := tx.b.DeleteRange(group, prefixEnd(group), nil); err != nil {
-			return err
-		}
+	if err := tx.dropElems(key, m); err != nil {
+		return err
 	}
-	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
+	if err := tx.putGone(key); err != nil {
 		return err
 	}
 	tx.wrote(key)
 	return nil
 }
 
+func (tx *Tx) dropElems(key []byte, m *Meta) error {
+	if !m.IsCollection() {
+		return nil
+	}
+	group := elemGroup(nil, tx.ks, key, m.gen)
+	return tx.b.DeleteRange(group, prefixEnd(group), nil)
+}
+
 // expire deletes a key found past its deadline (lookup's hook in a Tx).
+// Its record is deleted for real: an expired key is rarely written again
+// at once, so it needs no gone record.
 func (tx *Tx) expire(key []byte, m *Meta) error {
-	if err := tx.drop(key, m); err != nil {
+	if err := tx.dropElems(key, m); err != nil {
 		return err
 	}
+	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
+		return err
+	}
+	tx.wrote(key)
 	tx.Emit(Access{Op: "expired", Key: key})
 	if tx.onExpire != nil {
 		tx.onExpire(tx, key)

@@ -2,6 +2,8 @@ package mutex
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -153,11 +155,44 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	if string(v) != "2" {
-		t.Fatalf("format after upgrade = %q, want 2", v)
+	if string(v) != strconv.Itoa(formatVersion) {
+		t.Fatalf("format after upgrade = %q, want %d", v, formatVersion)
 	}
 	ops := []Op{ReadOp(func(r *Reader) (any, error) { return r.TypeOf(b("k")) })}
 	if err := k.Do(context.Background(), ops); err != nil || ops[0].Result != TypeString {
 		t.Fatalf("TypeOf = %v %v", ops[0].Result, err)
+	}
+}
+
+// The expirer scans from its floor; a key written with a deadline below the
+// floor (a past EXAT) lowers it and is expired all the same, also while
+// the floor moves: many rounds of keys due at once and past deadlines.
+func TestExpirerFloor(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	k := keyspace(t, s, "0")
+	want := int64(0)
+	for round := range 20 {
+		ops := make([]Op, 0, 50)
+		for i := range 50 {
+			key := b(fmt.Sprintf("k%d-%d", round, i))
+			deadline := time.Now().Add(time.Duration(i%3) * time.Millisecond).UnixMilli()
+			if i%5 == 0 {
+				deadline = time.Now().Add(-time.Hour).UnixMilli() // far below any floor
+			}
+			ops = append(ops, WriteOp(func(tx *Tx) (any, error) { return nil, tx.SetString(key, b("v"), deadline) }))
+		}
+		do(t, k, ops...)
+		want += 50
+		deadline := time.Now().Add(waitTimeout)
+		for s.ExpiredKeys() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: expired %d keys of %d (floor %d)", round, s.ExpiredKeys(), want, s.exp.floor.Load())
+			}
+			s.expireSoon()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if f := s.exp.floor.Load(); f < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Fatalf("floor %d never rose", f)
 	}
 }
