@@ -42,6 +42,8 @@ type expirer struct {
 	once      sync.Once
 	// expired counts the keys deleted as expired (INFO's expired_keys).
 	expired atomic.Int64
+	// onExpire is Store.expired as a func value, made once (a Tx's hook).
+	onExpire func(tx *Tx, key []byte)
 }
 
 // now is the clock of a phase.
@@ -71,6 +73,7 @@ func (s *Store) startExpirer() {
 	s.exp.stop = make(chan struct{})
 	s.exp.done = make(chan struct{})
 	s.exp.sweepDone = make(chan struct{})
+	s.exp.onExpire = s.expired
 	go s.runExpirer()
 	go s.runSweeper()
 }

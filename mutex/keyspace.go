@@ -34,6 +34,7 @@ type Keyspace struct {
 
 	inMu    sync.Mutex
 	inbox   []*request
+	inSpare []*request // the inbox's next backing array (the baton holder's)
 	closing bool
 	running bool          // the baton is held (guarded by inMu)
 	evicted bool          // dropped from the store's registry (guarded by inMu): see Store.sweep
@@ -49,8 +50,8 @@ type Keyspace struct {
 	q       queues
 	touched map[string]struct{} // keys the last batch wrote, while submitters block
 	phase   uint64              // read phases planned
-	rp      readPhase           // the read phase running, shared by its readers
-	wp      []*request          // the write phase handed to its leader
+	rp      *readPhase          // the read phase running, shared by its readers
+	done    *request            // finished requests to wake once the baton is passed (a list through link)
 	// snap is the state before this keyspace's failed batch, read instead
 	// of the database (which may show the batch) until recovery undoes it;
 	// nil otherwise, so that an idle keyspace pins no old versions. Guarded
@@ -71,11 +72,13 @@ type request struct {
 	from int // next when its write phase began: the ops that phase ran
 	// wake (capacity 1) carries one signal per phase the request waits
 	// for; role says what the signal asks of its goroutine.
-	wake chan struct{}
-	role role
-	slot int  // its place in its read phase
-	lead bool // its goroutine serves it to the end (a Do): it may lead
-	r    Reader
+	wake  chan struct{}
+	role  role
+	slot  int        // its place in its read phase
+	lead  bool       // its goroutine serves it to the end (a Do): it may lead
+	batch []*request // the write phase it leads
+	link  *request   // next in Keyspace.done
+	r     Reader
 }
 
 // role is what a woken request's goroutine is to do.
@@ -84,12 +87,13 @@ type role uint8
 const (
 	roleDone role = iota // every op has run
 	roleRead             // run its reads in the read phase k.rp
-	roleLead             // run the write phase k.wp, then carry the baton on
+	roleLead             // run the write phase req.batch, then carry the baton on
 )
 
 // readPhase is the state a read phase's readers share: set by the baton
 // holder that plans it, read-only while they run, and handed to the last
-// one to finish, which ends the phase.
+// one to finish, which ends the phase. Pooled: a keyspace holds one only
+// while a read phase runs.
 type readPhase struct {
 	seq       uint64
 	now       int64
@@ -101,6 +105,8 @@ type readPhase struct {
 	nops      atomic.Int64
 	left      atomic.Int64 // readers that have not finished
 }
+
+var readPhasePool = sync.Pool{New: func() any { return new(readPhase) }}
 
 // newKeyspace reads the keyspace's batch number. Caller holds s.dbMu for
 // reading.
@@ -237,8 +243,8 @@ func (k *Keyspace) serve(req *request) {
 				return // no slot holds req: nothing will wake it
 			}
 		case roleLead:
-			reqs := k.wp
-			k.wp = nil
+			reqs := req.batch
+			req.batch = nil
 			k.writePhase(reqs)
 			k.drive(req)
 		}
@@ -292,31 +298,56 @@ func (k *Keyspace) idle() bool {
 // read phase, the leader of a write phase), who carry the baton on; it
 // returns then, or once the keyspace stopped. Only when no participant can
 // lead a write phase does it run the phase itself. own is the baton
-// holder's request (it may be done already).
+// holder's request (it may be done already). The requests the phases
+// finished are woken last, so that the next phase starts first.
 func (k *Keyspace) drive(own *request) {
 	for {
 		closing := k.takeInbox()
 		kind, reqs := k.q.next()
+		var l *request
+		if kind == phaseWrite {
+			if l = leader(reqs, own); l == nil {
+				k.writePhase(reqs)
+				continue
+			}
+		}
+		done := k.done
+		k.done = nil
 		switch {
 		case kind == phaseRead:
 			k.startReadPhase(reqs)
-			return
 		case kind == phaseWrite:
-			if l := leader(reqs, own); l != nil {
-				k.wp = reqs
-				wakeAs(l, roleLead)
-				return
+			l.batch = reqs
+			wakeAs(l, roleLead)
+		default:
+			wakeDone(done) // before the keyspace stops: Close waits for the stop
+			switch {
+			case closing:
+				k.stopped()
+			case !k.idle():
+				continue
 			}
-			k.writePhase(reqs)
-		case closing:
-			k.stopped()
-			k.store.wg.Done()
-			return
-		case k.idle():
 			// A failed batch's snapshot stays for recovery (snap).
 			k.store.wg.Done()
 			return
 		}
+		wakeDone(done) // the baton is passed: only the list is ours
+		return
+	}
+}
+
+// wakeDone wakes each finished request of a list through link, in the
+// order they finished (route pushes to the front).
+func wakeDone(req *request) {
+	var rev *request
+	for req != nil {
+		req.link, rev, req = rev, req, req.link
+	}
+	for req = rev; req != nil; {
+		next := req.link
+		req.link = nil
+		wakeAs(req, roleDone) // from here req may be reused
+		req = next
 	}
 }
 
@@ -325,19 +356,22 @@ func (k *Keyspace) drive(own *request) {
 func (k *Keyspace) takeInbox() (closing bool) {
 	k.inMu.Lock()
 	in := k.inbox
-	k.inbox = nil
+	k.inbox = k.inSpare
 	closing = k.closing
 	k.inMu.Unlock()
 	for _, req := range in {
 		k.route(req)
 	}
+	clear(in)
+	k.inSpare = in[:0]
 	return closing
 }
 
-// route queues req for its next phase, or wakes it when it is done.
+// route queues req for its next phase, or, when it is done, adds it to
+// the list drive wakes.
 func (k *Keyspace) route(req *request) {
 	if k.q.route(req, k.settle) {
-		wakeAs(req, roleDone)
+		req.link, k.done = k.done, req
 	}
 }
 
@@ -360,7 +394,8 @@ func (k *Keyspace) settle(op *Op) {
 func (k *Keyspace) startReadPhase(reqs []*request) {
 	s := k.store
 	k.phase++
-	rp := &k.rp
+	rp := readPhasePool.Get().(*readPhase)
+	k.rp = rp
 	rp.seq, rp.now, rp.listening, rp.reqs = k.phase, s.now(), k.listening(), reqs
 	rp.recs = nil
 	if rp.listening {
@@ -389,7 +424,7 @@ func (k *Keyspace) startReadPhase(reqs []*request) {
 // reader of the phase (which then ends it) and whether req has no op left
 // (it then left its slot, so that it can return at once).
 func (k *Keyspace) readOwn(req *request) (last, done bool) {
-	rp := &k.rp
+	rp := k.rp
 	r := &req.r
 	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true,
 		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
@@ -427,7 +462,8 @@ func (k *Keyspace) readOwn(req *request) (last, done bool) {
 // endReadPhase ends the read phase its last reader finished: it announces
 // the phase's reads in phase order and routes the requests with ops left.
 func (k *Keyspace) endReadPhase() {
-	rp := &k.rp
+	rp := k.rp
+	k.rp = nil
 	k.store.dbMu.RUnlock()
 	k.stats.readPhase(int(rp.nops.Load()))
 	if rp.listening {
@@ -444,6 +480,7 @@ func (k *Keyspace) endReadPhase() {
 	}
 	k.q.recycle(rp.reqs)
 	rp.reqs, rp.recs, rp.src, rp.err = nil, nil, nil, nil
+	readPhasePool.Put(rp)
 }
 
 // writePhase runs reqs' writes into one batch and commits it, on the
@@ -501,12 +538,13 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{
-		Reader:  Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
-		b:       b,
-		watches: &k.watches,
-		lastSeq: k.lastSeq.Load(),
+		Reader:   Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
+		b:        b,
+		watches:  &k.watches,
+		lastSeq:  k.lastSeq.Load(),
+		onExpire: s.exp.onExpire,
 	}
-	tx.expired, tx.onExpire = tx.expire, s.expired
+	tx.expired = tx.expire
 	if k.block.waiting.Load() > 0 {
 		tx.touched = map[string]struct{}{}
 	}
