@@ -80,14 +80,18 @@
 //     phase_test.go. It picks reads after a write phase, writes after a
 //     read phase, and otherwise whichever kind waits; a phase takes every
 //     request of its kind queued before it.
-//   - A read phase wakes each of its requests; each runs its own reads on
-//     its own goroutine, with its own Reader, in parallel with the others,
-//     against one state fixed when the phase was planned (the database, or
-//     the failed batch's snapshot; the phase holds Store.dbMu for reading
-//     throughout). A request with nothing left returns at once; the last
-//     reader to finish ends the phase: it emits the reads event (each
-//     reader's accesses, in queue order), routes the requests that go on,
-//     and carries the baton to the next phase.
+//   - A read phase runs on its submitters' goroutines, in parallel, in as
+//     many shares as the Go scheduler runs at once (GOMAXPROCS): the baton
+//     holder runs the first share, and the first request of each other
+//     share is woken to run that share, its own reads first, each worker
+//     with its own Reader. All read one state fixed when the phase was
+//     planned (the database, or the failed batch's snapshot; the phase
+//     holds Store.dbMu for reading throughout). More workers than
+//     processors would only queue for one, and a phase ends with its
+//     slowest worker. A request with nothing left is answered as soon as
+//     its reads ran; the last worker to finish ends the phase: it emits the
+//     reads event (each request's accesses, in queue order), routes the
+//     requests that go on, and carries the baton to the next phase.
 //   - A write phase is run by one of its writers, the leader: the baton
 //     holder's own request if it is in the phase, else the first one whose
 //     goroutine is a Do (a woken blocking attempt never leads: its waiter

@@ -3,6 +3,7 @@ package mutex
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,7 @@ import (
 // of the submitters waiting for them (see doc.go). At any time at most one
 // goroutine holds the baton, the right to plan phases, and owns the fields
 // below marked so: the submitter that finds the keyspace stopped takes it,
-// and it passes with each phase to whoever ends that phase (the last reader
+// and it passes with each phase to whoever ends that phase (the last worker
 // of a read phase, the leader of a write phase), until one finds nothing
 // queued and stops the keyspace. An idle keyspace holds no goroutine (its
 // batch number, watches and subscriptions live in the struct).
@@ -74,7 +75,7 @@ type request struct {
 	// for; role says what the signal asks of its goroutine.
 	wake  chan struct{}
 	role  role
-	slot  int        // its place in its read phase
+	slot  int        // the first slot of the read phase's share it runs (roleRead)
 	lead  bool       // its goroutine serves it to the end (a Do): it may lead
 	batch []*request // the write phase it leads
 	link  *request   // next in Keyspace.done
@@ -86,7 +87,7 @@ type role uint8
 
 const (
 	roleDone role = iota // every op has run
-	roleRead             // run its reads in the read phase k.rp
+	roleRead             // run a share of the read phase k.rp, its own reads first
 	roleLead             // run the write phase req.batch, then carry the baton on
 )
 
@@ -100,10 +101,11 @@ type readPhase struct {
 	src       pebble.Reader // the phase's unchanging state, nil if err
 	err       error
 	listening bool
-	reqs      []*request // by slot; a reader with no op left clears its slot
+	reqs      []*request // by slot; a request with no op left leaves its slot
 	recs      [][]Access // by slot, while someone listens
+	share     int        // slots per worker: worker i runs [i·share, (i+1)·share)
 	nops      atomic.Int64
-	left      atomic.Int64 // readers that have not finished
+	left      atomic.Int64 // workers that have not finished their share
 }
 
 var readPhasePool = sync.Pool{New: func() any { return new(readPhase) }}
@@ -234,7 +236,7 @@ func (k *Keyspace) serve(req *request) {
 		case roleDone:
 			return
 		case roleRead:
-			last, done := k.readOwn(req)
+			last, done := k.readShare(req, req.slot)
 			if last {
 				k.endReadPhase()
 				k.drive(req)
@@ -294,12 +296,13 @@ func (k *Keyspace) idle() bool {
 }
 
 // drive holds the baton: it takes in what was submitted, plans the next
-// phase (queues.next) and hands it to its participants (the readers of a
-// read phase, the leader of a write phase), who carry the baton on; it
-// returns then, or once the keyspace stopped. Only when no participant can
-// lead a write phase does it run the phase itself. own is the baton
-// holder's request (it may be done already). The requests the phases
-// finished are woken last, so that the next phase starts first.
+// phase (queues.next) and hands it out: a read phase to its workers, of
+// which the caller is one (startReadPhase), a write phase to its leader;
+// whoever ends the phase carries the baton on. It returns then, or once the
+// keyspace stopped. Only when no participant can lead a write phase does
+// it run the phase itself. own is the caller's request (it may be done
+// already). The requests the phases finished are woken once the next phase
+// is handed out, so that it starts first.
 func (k *Keyspace) drive(own *request) {
 	for {
 		closing := k.takeInbox()
@@ -315,7 +318,11 @@ func (k *Keyspace) drive(own *request) {
 		k.done = nil
 		switch {
 		case kind == phaseRead:
-			k.startReadPhase(reqs)
+			if k.startReadPhase(reqs, own, done) {
+				k.endReadPhase() // own finished it last: the baton is back
+				continue
+			}
+			return
 		case kind == phaseWrite:
 			l.batch = reqs
 			wakeAs(l, roleLead)
@@ -385,13 +392,18 @@ func (k *Keyspace) settle(op *Op) {
 	}
 }
 
-// startReadPhase hands reqs their read phase: each runs its reads on its
-// own goroutine (readOwn), in parallel, against one unchanging state: the
-// database's view of this keyspace changes only in its own write phases,
-// which never overlap a read phase. The phase holds store.dbMu for reading
-// from here to endReadPhase (an RWMutex is not tied to a goroutine). After
-// the last wake-up the baton is the readers', so nothing of k is touched.
-func (k *Keyspace) startReadPhase(reqs []*request) {
+// startReadPhase runs reqs' read phase on their submitters' goroutines,
+// in parallel, against one unchanging state: the database's view of this
+// keyspace changes only in its own write phases, which never overlap a
+// read phase. The phase is cut into as many shares as the Go scheduler can
+// run at once (GOMAXPROCS): more workers would only wait for a processor,
+// and the phase ends when its slowest worker does. The first request of
+// each share is woken to run it (its own reads first); the caller, own's
+// goroutine, runs the first share, after waking done (the requests the
+// last phases finished). It reports whether own finished the phase last,
+// and then holds the baton again. The phase holds store.dbMu for reading
+// until endReadPhase (an RWMutex is not tied to a goroutine).
+func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last bool) {
 	s := k.store
 	k.phase++
 	rp := readPhasePool.Get().(*readPhase)
@@ -411,51 +423,69 @@ func (k *Keyspace) startReadPhase(reqs []*request) {
 	default:
 		rp.err = s.Failed()
 	}
+	workers := min(len(reqs), runtime.GOMAXPROCS(0))
+	rp.share = (len(reqs) + workers - 1) / workers
+	workers = (len(reqs) + rp.share - 1) / rp.share
 	rp.nops.Store(0)
-	rp.left.Store(int64(len(reqs)))
-	for i, req := range reqs {
-		req.slot = i
+	rp.left.Store(int64(workers))
+	for lo := rp.share; lo < len(reqs); lo += rp.share {
+		req := reqs[lo]
+		req.slot = lo
 		wakeAs(req, roleRead)
 	}
+	wakeDone(done)
+	last, _ = k.readShare(own, 0)
+	return last
 }
 
-// readOwn runs req's reads of the read phase on the calling goroutine, its
-// submitter's, with req's own Reader. It reports whether req was the last
-// reader of the phase (which then ends it) and whether req has no op left
-// (it then left its slot, so that it can return at once).
-func (k *Keyspace) readOwn(req *request) (last, done bool) {
+// readShare runs the reads of the read phase's share that starts at slot
+// lo, on the calling goroutine (worker's, a submitter's), with worker's
+// Reader; each request keeps its own recording for the reads event. A
+// request with no op left leaves its slot and is woken done, except worker
+// itself when the share is its own (lo > 0): it reports that as done, and
+// returns at once. It reports whether this was the phase's last share to
+// finish (the caller then ends the phase). Past the count down, rp and the
+// slots belong to the last worker.
+func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	rp := k.rp
-	r := &req.r
+	r := &worker.r
 	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true,
 		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
-	var rec []Access
-	if rp.listening {
-		r.rec = &rec
-	}
-	end := span(req, phaseRead)
-	n := int64(end - req.next)
-	for ; req.next < end; req.next++ {
-		op := &req.ops[req.next]
-		if rp.err != nil {
-			op.Err = rp.err
-			continue
+	var n int64
+	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
+		req := rp.reqs[slot]
+		var rec []Access
+		if rp.listening {
+			r.rec = &rec
 		}
-		op.Result, op.Err = op.read(r)
+		end := span(req, phaseRead)
+		n += int64(end - req.next)
+		for ; req.next < end; req.next++ {
+			op := &req.ops[req.next]
+			if rp.err != nil {
+				op.Err = rp.err
+				continue
+			}
+			op.Result, op.Err = op.read(r)
+		}
+		if rp.listening {
+			rp.recs[slot] = rec
+		}
+		if req.next == len(req.ops) {
+			rp.reqs[slot] = nil
+			if req == worker && lo > 0 {
+				done = true
+			} else {
+				wakeAs(req, roleDone) // nothing else of the phase touches it
+			}
+		}
 	}
 	r.close()
 	if r.sawDue {
 		k.store.expireSoon() // a read never writes: the expirer deletes what it met
 	}
 	r.r, r.rec = nil, nil
-	if rp.listening {
-		rp.recs[req.slot] = rec
-	}
 	rp.nops.Add(n)
-	done = req.next == len(req.ops)
-	if done {
-		rp.reqs[req.slot] = nil
-	}
-	// Past this point rp belongs to the last reader.
 	return rp.left.Add(-1) == 0, done
 }
 

@@ -2,6 +2,8 @@ package mutex
 
 import (
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -18,10 +20,19 @@ func rendezvous(c <-chan struct{}) error {
 	}
 }
 
+// needParallel skips a test that needs two reads to run at once: a read
+// phase has as many workers as GOMAXPROCS.
+func needParallel(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("GOMAXPROCS < 2: a read phase runs on one goroutine")
+	}
+}
+
 // TestReadsOfAPhaseRunInParallel: the reads of one read phase run at the
-// same time, each on its submitter's goroutine: two reads that each wait
-// for the other to start can only both finish if they do.
+// same time, on submitters' goroutines: two reads that each wait for the
+// other to start can only both finish if they do.
 func TestReadsOfAPhaseRunInParallel(t *testing.T) {
+	needParallel(t)
 	s, _ := newStore(t, Options{NoSync: true})
 	k := keyspace(t, s, "par")
 	put(t, k, "a", "1")
@@ -62,6 +73,7 @@ func TestReadsOfAPhaseRunInParallel(t *testing.T) {
 // TestParallelReadsEventInPhaseOrder: the reads event of a phase lists its
 // reads in the order of its queue, whichever reader ran first.
 func TestParallelReadsEventInPhaseOrder(t *testing.T) {
+	needParallel(t)
 	s, _ := newStore(t, Options{NoSync: true})
 	k := keyspace(t, s, "ev") // expectEvent's keyspace
 	sub := k.Subscribe(16)
@@ -95,5 +107,70 @@ func TestParallelReadsEventInPhaseOrder(t *testing.T) {
 	e := nextEvent(t, sub)
 	if got, want := describeAll(e.Ops), []string{`exists key="first"`, `get key="first-again"`, `exists key="second"`}; e.Kind != EventReads || !slices.Equal(got, want) {
 		t.Fatalf("event %v %q, want reads %q", e.Kind, got, want)
+	}
+}
+
+// TestReadPhaseShares: a read phase with more requests than workers runs
+// every request's reads once, in one phase, each against the phase's
+// state; requests that go on with a write keep their order in the next
+// write phase; the reads event lists every read in queue order.
+func TestReadPhaseShares(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	k := keyspace(t, s, "ev") // expectEvent's keyspace
+	const n = 9
+	for i := range n {
+		put(t, k, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+	}
+	sub := k.Subscribe(64)
+	defer sub.Close()
+	bl := blockWrite(t, k, false) // every request queues behind it
+	reqs := make([][]Op, n)
+	done := make([]<-chan error, n)
+	var wantReads []string
+	for i := range n {
+		key := fmt.Sprintf("k%d", i)
+		reqs[i] = []Op{Get(b(key)), Get(b("order"))}
+		wantReads = append(wantReads, fmt.Sprintf("get key=%q", key), `get key="order"`)
+		if i%3 == 0 { // goes on: appends its number to "order", then reads it
+			reqs[i] = append(reqs[i], WriteOp(func(tx *Tx) (any, error) {
+				v, _, err := tx.Get(b("order"))
+				if err != nil {
+					return nil, err
+				}
+				return nil, tx.Set(b("order"), append(v, byte('0'+i)))
+			}), Get(b("order")))
+		}
+		done[i] = submit(k, reqs[i]...)
+		waitInbox(t, k, i+1)
+	}
+	phases := k.Stats().ReadPhases
+	bl.Wait(t)
+	for i := range n {
+		if err := recv(t, done[i], "a request"); err != nil {
+			t.Fatal(err)
+		}
+		for j, op := range reqs[i] {
+			if op.Err != nil {
+				t.Fatalf("request %d op %d: %v", i, j, op.Err)
+			}
+		}
+		if got, want := str(reqs[i][0]), fmt.Sprintf("v%d", i); got != want {
+			t.Fatalf("request %d read %q, want %q", i, got, want)
+		}
+		if got := str(reqs[i][1]); got != "<nil>" {
+			t.Fatalf("request %d read order %q in the first read phase, want none yet", i, got)
+		}
+		if i%3 == 0 {
+			if got := str(reqs[i][3]); got != "036" {
+				t.Fatalf("request %d read order %q after its write, want 036 (the writes in queue order, one batch)", i, got)
+			}
+		}
+	}
+	if got := k.Stats().ReadPhases - phases; got != 2 {
+		t.Fatalf("%d read phases, want 2 (the first reads, then the reads after the write phase)", got)
+	}
+	e := nextEvent(t, sub)
+	if got := describeAll(e.Ops); e.Kind != EventReads || !slices.Equal(got, wantReads) {
+		t.Fatalf("first event %v %q, want reads %q", e.Kind, got, wantReads)
 	}
 }
