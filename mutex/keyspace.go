@@ -79,7 +79,7 @@ type request struct {
 	lead  bool       // its goroutine serves it to the end (a Do): it may lead
 	batch []*request // the write phase it leads
 	link  *request   // next in Keyspace.done
-	r     Reader
+	r     Reader     // what its goroutine runs a read share with
 }
 
 // role is what a woken request's goroutine is to do.
@@ -226,9 +226,10 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 // is one request, and they are the hot path.
 var requestPool = sync.Pool{New: func() any { return &request{wake: make(chan struct{}, 1)} }}
 
-// serve waits for req's turns and takes them: it runs req's reads in their
-// read phase, leads a write phase when handed one, and carries the baton
-// on after a phase it ended. It returns once every op of req has run.
+// serve waits for req's turns and takes them: it runs a share of a read
+// phase (req's own reads first) or leads a write phase when handed one, and
+// carries the baton on after a phase it ended. It returns once every op of
+// req has run.
 func (k *Keyspace) serve(req *request) {
 	for {
 		<-req.wake
