@@ -490,7 +490,7 @@ func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	return rp.left.Add(-1) == 0, done
 }
 
-// endReadPhase ends the read phase its last reader finished: it announces
+// endReadPhase ends the read phase its last worker finished: it announces
 // the phase's reads in phase order and routes the requests with ops left.
 func (k *Keyspace) endReadPhase() {
 	rp := k.rp
