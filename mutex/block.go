@@ -34,7 +34,7 @@ type waiter struct {
 	seq     uint64
 	// pending are the attempts queued for it by wake-ups, not yet finished
 	// by its goroutine; ready (capacity 1) says there are some. The queue
-	// never blocks the keyspace's runner, which may be any submitter.
+	// never blocks the baton holder (keyspace.go), which may be any submitter.
 	pending []*request // guarded by blocking.mu
 	ready   chan struct{}
 	state   blockState // guarded by blocking.mu
@@ -57,7 +57,7 @@ func (k *Keyspace) Blocked() int64 { return k.block.waiting.Load() }
 // ctx's error, unless an attempt already in the queue serves it: what an
 // attempt took is never dropped.
 //
-// A waiter's state changes on the keyspace's goroutine (an attempt that
+// A waiter's state changes inside the keyspace's phases (an attempt that
 // is not served makes it waiting again, within its phase; a wake-up after
 // a commit queues the waiting ones), so no wake-up is missed and the
 // order of service is the order of blocking.
@@ -103,9 +103,9 @@ func (k *Keyspace) Block(ctx context.Context, keys [][]byte, attempt Attempt) (a
 		case <-ctx.Done():
 			k.block.mu.Lock()
 			waiting := w.state == blockWaiting && len(w.pending) == 0
-			if !waiting {
-				w.state = blockCancelled
-			}
+			// Cancelled before unlocking: a wake-up between here and
+			// unblock would queue an attempt nobody waits for.
+			w.state = blockCancelled
 			k.block.mu.Unlock()
 			if waiting {
 				return nil, ctx.Err()
@@ -137,7 +137,7 @@ func (k *Keyspace) finishPending(w *waiter) (res any, ok bool, err error) {
 
 // finish waits for a woken attempt and returns its outcome.
 func (k *Keyspace) finish(req *request) (any, bool, error) {
-	<-req.done
+	<-req.wake // an attempt is only ever woken done: it does not lead
 	op := req.ops[0]
 	req.ops = nil
 	requestPool.Put(req)
@@ -201,7 +201,7 @@ func (k *Keyspace) unblock(w *waiter) {
 
 // wakeBlocked queues, at the head of the write queue and in the order they
 // blocked, an attempt for every waiting waiter on a key in touched. Called
-// by run after a batch committed.
+// by a write phase after its batch committed.
 func (k *Keyspace) wakeBlocked(touched map[string]struct{}) {
 	var woken []*waiter
 	k.block.mu.Lock()
@@ -214,10 +214,11 @@ func (k *Keyspace) wakeBlocked(touched map[string]struct{}) {
 		}
 	}
 	sortWaiters(woken)
-	reqs := make([]*request, 0, len(woken)+len(k.writes))
+	reqs := make([]*request, 0, len(woken))
 	for _, w := range woken {
 		req := requestPool.Get().(*request)
-		req.ops, req.next = []Op{WriteOp(k.attemptOp(w))}, 0
+		// Its waiter may give up before it runs (ctx), so it never leads.
+		req.ops, req.next, req.lead = []Op{WriteOp(k.attemptOp(w))}, 0, false
 		w.pending = append(w.pending, req)
 		select {
 		case w.ready <- struct{}{}:
@@ -226,9 +227,7 @@ func (k *Keyspace) wakeBlocked(touched map[string]struct{}) {
 		reqs = append(reqs, req)
 	}
 	k.block.mu.Unlock()
-	if len(reqs) > 0 {
-		k.writes = append(reqs, k.writes...)
-	}
+	k.q.writeFirst(reqs)
 }
 
 func sortWaiters(ws []*waiter) {

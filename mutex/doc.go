@@ -53,9 +53,9 @@
 //   - Back-pressure. At most Options.MaxQueuedOps ops are queued per
 //     keyspace; Do waits for room beyond that, so memory stays bounded.
 //
-//   - Keyspaces cost what they hold. Creating one is O(1); a keyspace runs
-//     a goroutine only while it has work, and one idle since the previous
-//     sweep (no work, watch or subscription) is dropped from memory and
+//   - Keyspaces cost what they hold. Creating one is O(1); a keyspace has
+//     no goroutine of its own (its phases run on its submitters'), and one
+//     idle since the previous sweep (no work, watch or subscription) is dropped from memory and
 //     created again, with its batch number, when next used; a pointer to
 //     the dropped instance forwards to the live one.
 //
@@ -63,6 +63,44 @@
 //     (a MANIFEST sync in a background flush …) fails the store for good:
 //     Store.Fatal reports it, Do returns it, and the owner should stop; every
 //     acknowledged write was synced first, so a restart recovers them all.
+//
+// # How phases run
+//
+// The mutex has no goroutine: every phase runs on the goroutines of the
+// submitters waiting for it, so the common paths hand no work to another
+// goroutine (as in LevelDB's writer queue and Pebble's commit pipeline).
+//
+//   - The baton. At most one goroutine at a time may plan phases; it owns
+//     the keyspace's queues. A Do appends its request to the inbox; the one
+//     that finds the keyspace stopped takes the baton. The holder takes in
+//     the inbox, asks the plan (phase.go) for the next phase and hands it
+//     out, then lets go: the baton travels with the phase.
+//   - The plan is a pure function of the queues (queues.next, route, span,
+//     leader): no I/O, no locks, no goroutines, tested step by step in
+//     phase_test.go. It picks reads after a write phase, writes after a
+//     read phase, and otherwise whichever kind waits; a phase takes every
+//     request of its kind queued before it.
+//   - A read phase runs on its submitters' goroutines, in parallel, in as
+//     many shares as the Go scheduler runs at once (GOMAXPROCS): the baton
+//     holder runs the first share, and the first request of each other
+//     share is woken to run that share, its own reads first, each worker
+//     with its own Reader. All read one state fixed when the phase was
+//     planned (the database, or the failed batch's snapshot; the phase
+//     holds Store.dbMu for reading throughout). More workers than
+//     processors would only queue for one, and a phase ends with its
+//     slowest worker. A request with nothing left is answered as soon as
+//     its reads ran; the last worker to finish ends the phase: it emits the
+//     reads event (each request's accesses, in queue order), routes the
+//     requests that go on, and carries the baton to the next phase.
+//   - A write phase is run by one of its writers, the leader: the baton
+//     holder's own request if it is in the phase, else the first one whose
+//     goroutine is a Do (a woken blocking attempt never leads: its waiter
+//     may give up). The leader builds the one batch, commits it, answers
+//     the followers and carries the baton on. A phase nobody can lead is
+//     run by the baton holder.
+//   - A submitter is woken once per phase it takes part in (to read, to
+//     lead, or because it is done), never to pass work along; the holder
+//     that finds nothing queued stops the keyspace.
 //
 // On disk, keys are prefixed by their length-prefixed keyspace name, so no
 // two keyspaces can collide whatever bytes names and keys contain; values

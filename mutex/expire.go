@@ -54,6 +54,8 @@ type expirer struct {
 	expired atomic.Int64
 	// floor: every index entry with a deadline below it has been handled.
 	floor atomic.Int64
+	// onExpire is Store.expired as a func value, made once (a Tx's hook).
+	onExpire func(tx *Tx, key []byte)
 }
 
 // lowerExpireFloor makes the expirer look at deadlines from d on (0: no
@@ -94,6 +96,7 @@ func (s *Store) startExpirer() {
 	s.exp.stop = make(chan struct{})
 	s.exp.done = make(chan struct{})
 	s.exp.sweepDone = make(chan struct{})
+	s.exp.onExpire = s.expired
 	go s.runExpirer()
 	go s.runSweeper()
 }

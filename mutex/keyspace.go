@@ -3,6 +3,7 @@ package mutex
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,11 +15,14 @@ import (
 // Keyspace is one keyspace of a Store and the cycling mutex guarding it.
 // Its methods are safe for concurrent use.
 //
-// One goroutine (run) owns the queues and drives the phases; submitters only
-// append to the inbox and wait. It runs only while there is work: the
-// submission that finds it stopped starts it, and it stops once its inbox
-// and queues are empty, so an idle keyspace holds no goroutine (its batch
-// number, watches and subscriptions live in the struct).
+// The mutex has no goroutine of its own: its phases run on the goroutines
+// of the submitters waiting for them (see doc.go). At any time at most one
+// goroutine holds the baton, the right to plan phases, and owns the fields
+// below marked so: the submitter that finds the keyspace stopped takes it,
+// and it passes with each phase to whoever ends that phase (the last worker
+// of a read phase, the leader of a write phase), until one finds nothing
+// queued and stops the keyspace. An idle keyspace holds no goroutine (its
+// batch number, watches and subscriptions live in the struct).
 type Keyspace struct {
 	store  *Store
 	name   string
@@ -31,8 +35,9 @@ type Keyspace struct {
 
 	inMu    sync.Mutex
 	inbox   []*request
+	inSpare []*request // the inbox's next backing array (the baton holder's)
 	closing bool
-	running bool          // run's goroutine exists (guarded by inMu)
+	running bool          // the baton is held (guarded by inMu)
 	evicted bool          // dropped from the store's registry (guarded by inMu): see Store.sweep
 	used    atomic.Bool   // submitted to since the last sweep
 	lastSeq atomic.Uint64 // last committed batch number
@@ -42,16 +47,17 @@ type Keyspace struct {
 	subs    []*Subscription
 	nsubs   atomic.Int32
 
-	// Owned by run.
-	reads, writes []*request
-	spare         []*request          // reused backing array for the next phase's queue
-	touched       map[string]struct{} // keys the last batch wrote, while submitters block
-	phase         uint64
+	// Owned by the baton holder.
+	q       queues
+	touched map[string]struct{} // keys the last batch wrote, while submitters block
+	phase   uint64              // read phases planned
+	rp      *readPhase          // the read phase running, shared by its readers
+	done    *request            // finished requests to wake once the baton is passed (a list through link)
 	// snap is the state before this keyspace's failed batch, read instead
 	// of the database (which may show the batch) until recovery undoes it;
 	// nil otherwise, so that an idle keyspace pins no old versions. Guarded
-	// by store.dbMu (written under its write lock, or by run under its read
-	// lock).
+	// by store.dbMu (written under its write lock, or by a write phase
+	// under its read lock).
 	snap *pebble.Snapshot
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 
@@ -63,9 +69,46 @@ var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteO
 // request is one submitter's sequence of ops, run in order.
 type request struct {
 	ops  []Op
-	next int           // index of the first op not yet run
-	done chan struct{} // capacity 1: receives once all ops have run
+	next int // index of the first op not yet run
+	from int // next when its write phase began: the ops that phase ran
+	// wake (capacity 1) carries one signal per phase the request waits
+	// for; role says what the signal asks of its goroutine.
+	wake  chan struct{}
+	role  role
+	slot  int        // the first slot of the read phase's share it runs (roleRead)
+	lead  bool       // its goroutine serves it to the end (a Do): it may lead
+	batch []*request // the write phase it leads
+	link  *request   // next in Keyspace.done
+	r     Reader     // what its goroutine runs a read share with
 }
+
+// role is what a woken request's goroutine is to do.
+type role uint8
+
+const (
+	roleDone role = iota // every op has run
+	roleRead             // run a share of the read phase k.rp, its own reads first
+	roleLead             // run the write phase req.batch, then carry the baton on
+)
+
+// readPhase is the state a read phase's readers share: set by the baton
+// holder that plans it, read-only while they run, and handed to the last
+// one to finish, which ends the phase. Pooled: a keyspace holds one only
+// while a read phase runs.
+type readPhase struct {
+	seq       uint64
+	now       int64
+	src       pebble.Reader // the phase's unchanging state, nil if err
+	err       error
+	listening bool
+	reqs      []*request // by slot; a request with no op left leaves its slot
+	recs      [][]Access // by slot, while someone listens
+	share     int        // slots per worker: worker i runs [i·share, (i+1)·share)
+	nops      atomic.Int64
+	left      atomic.Int64 // workers that have not finished their share
+}
+
+var readPhasePool = sync.Pool{New: func() any { return new(readPhase) }}
 
 // newKeyspace reads the keyspace's batch number. Caller holds s.dbMu for
 // reading.
@@ -147,7 +190,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	k.stats.queued.Add(int64(len(ops)))
 	defer k.stats.queued.Add(-int64(len(ops)))
 	req := requestPool.Get().(*request)
-	req.ops, req.next = ops, 0
+	req.ops, req.next, req.lead = ops, 0, true
 	k.inMu.Lock()
 	if k.evicted {
 		k.inMu.Unlock()
@@ -171,17 +214,51 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	}
 	k.inMu.Unlock()
 	if start {
-		k.run(req, true) // returns once req has run; else the runner takes it in
+		k.drive(req)
 	}
-	<-req.done
+	k.serve(req)
 	req.ops = nil
-	requestPool.Put(req) // the state machine let go of it before signalling done
+	requestPool.Put(req) // the phases let go of it before it was done
 	return nil
 }
 
-// requestPool recycles requests and their done channels: one Do is one
-// request, and they are the hot path.
-var requestPool = sync.Pool{New: func() any { return &request{done: make(chan struct{}, 1)} }}
+// requestPool recycles requests, their wake channels and readers: one Do
+// is one request, and they are the hot path.
+var requestPool = sync.Pool{New: func() any { return &request{wake: make(chan struct{}, 1)} }}
+
+// serve waits for req's turns and takes them: it runs a share of a read
+// phase (req's own reads first) or leads a write phase when handed one, and
+// carries the baton on after a phase it ended. It returns once every op of
+// req has run.
+func (k *Keyspace) serve(req *request) {
+	for {
+		<-req.wake
+		switch req.role {
+		case roleDone:
+			return
+		case roleRead:
+			last, done := k.readShare(req, req.slot)
+			if last {
+				k.endReadPhase()
+				k.drive(req)
+			}
+			if done {
+				return // no slot holds req: nothing will wake it
+			}
+		case roleLead:
+			reqs := req.batch
+			req.batch = nil
+			k.writePhase(reqs)
+			k.drive(req)
+		}
+	}
+}
+
+// wakeAs signals req's goroutine to take role.
+func wakeAs(req *request, r role) {
+	req.role = r
+	req.wake <- struct{}{}
+}
 
 // close makes the keyspace refuse new work; its goroutine, if running,
 // finishes what is queued and stops; an idle keyspace is cleaned up here.
@@ -207,7 +284,7 @@ func (k *Keyspace) stopped() {
 	k.endSubscriptions()
 }
 
-// idle stops run's goroutine when nothing was submitted since its last
+// idle lets go of the baton when nothing was submitted since the last
 // look, and reports whether it did. Caller has no queued work.
 func (k *Keyspace) idle() bool {
 	k.inMu.Lock()
@@ -219,172 +296,234 @@ func (k *Keyspace) idle() bool {
 	return true
 }
 
-// run is the state machine: it alternates read and write phases while
-// either has work, a write phase after a read phase and vice versa, so
-// neither starves the other. Whatever arrives during a phase is taken in
-// after it, for the next phase of its kind.
-//
-// The submitter that finds the keyspace stopped runs it itself (Do), on
-// its own goroutine, whose stack has grown already (a fresh goroutine per
-// activation spent most of a one-write tenant's time growing its stack);
-// once its own ops have run, it hands what is left to a new goroutine.
-// own is that submitter's request (nil on the handed-over goroutine).
-func (k *Keyspace) run(own *request, lastWasWrite bool) {
+// drive holds the baton: it takes in what was submitted, plans the next
+// phase (queues.next) and hands it out: a read phase to its workers, of
+// which the caller is one (startReadPhase), a write phase to its leader;
+// whoever ends the phase carries the baton on. It returns then, or once the
+// keyspace stopped. Only when no participant can lead a write phase does
+// it run the phase itself. own is the caller's request (it may be done
+// already). The requests the phases finished are woken once the next phase
+// is handed out, so that it starts first.
+func (k *Keyspace) drive(own *request) {
 	for {
-		if own != nil && len(own.done) > 0 {
-			if k.hasWork() {
-				go k.run(nil, lastWasWrite) // keeps the store's wg count
-				return
-			}
-			own = nil // nothing left: stop below, as the goroutine would
-		}
 		closing := k.takeInbox()
+		kind, reqs := k.q.next()
+		var l *request
+		if kind == phaseWrite {
+			if l = leader(reqs, own); l == nil {
+				k.writePhase(reqs)
+				continue
+			}
+		}
+		done := k.done
+		k.done = nil
 		switch {
-		case len(k.reads) > 0 && (lastWasWrite || len(k.writes) == 0):
-			k.readPhase()
-			lastWasWrite = false
-		case len(k.writes) > 0:
-			k.writePhase()
-			lastWasWrite = true
-		case closing:
-			k.stopped()
+		case kind == phaseRead:
+			if k.startReadPhase(reqs, own, done) {
+				k.endReadPhase() // own finished it last: the baton is back
+				continue
+			}
+			return
+		case kind == phaseWrite:
+			l.batch = reqs
+			wakeAs(l, roleLead)
+		default:
+			wakeDone(done) // before the keyspace stops: Close waits for the stop
+			switch {
+			case closing:
+				k.stopped()
+			case !k.idle():
+				continue
+			}
+			// A failed batch's snapshot stays for recovery (snap).
 			k.store.wg.Done()
 			return
-		default:
-			if k.idle() {
-				// A failed batch's snapshot stays for recovery (snap).
-				k.store.wg.Done()
-				return
-			}
 		}
+		wakeDone(done) // the baton is passed: only the list is ours
+		return
 	}
 }
 
-// hasWork reports whether anything is queued or submitted, or the keyspace
-// is closing (the runner must go on). Only the runner calls it.
-func (k *Keyspace) hasWork() bool {
-	if len(k.reads) > 0 || len(k.writes) > 0 {
-		return true
+// wakeDone wakes each finished request of a list through link, in the
+// order they finished (route pushes to the front).
+func wakeDone(req *request) {
+	var rev *request
+	for req != nil {
+		req.link, rev, req = rev, req, req.link
 	}
-	k.inMu.Lock()
-	defer k.inMu.Unlock()
-	return len(k.inbox) > 0 || k.closing
+	for req = rev; req != nil; {
+		next := req.link
+		req.link = nil
+		wakeAs(req, roleDone) // from here req may be reused
+		req = next
+	}
 }
 
 // takeInbox routes every submitted request to its queue and reports whether
-// the keyspace is closing with nothing left in its inbox.
+// the keyspace is closing.
 func (k *Keyspace) takeInbox() (closing bool) {
 	k.inMu.Lock()
 	in := k.inbox
-	k.inbox = nil
+	k.inbox = k.inSpare
 	closing = k.closing
 	k.inMu.Unlock()
 	for _, req := range in {
 		k.route(req)
 	}
+	clear(in)
+	k.inSpare = in[:0]
 	return closing
 }
 
-// route puts req in the queue of its next op's kind, or finishes it. An
-// AfterWrite with no write queued before it completes at once: every write
-// queued earlier has been flushed (phases run on this goroutine).
+// route queues req for its next phase, or, when it is done, adds it to
+// the list drive wakes.
 func (k *Keyspace) route(req *request) {
-	for ; req.next < len(req.ops); req.next++ {
-		op := &req.ops[req.next]
-		switch op.kind {
-		case KindRead:
-			k.reads = append(k.reads, req)
-			return
-		case KindWrite:
-			k.writes = append(k.writes, req)
-			return
-		case KindAfterWrite:
-			if len(k.writes) > 0 {
-				k.writes = append(k.writes, req)
-				return
-			}
-			if err := k.store.Failed(); err != nil {
-				op.Err = err
-			} else {
-				op.Result = k.lastSeq.Load()
-			}
-		default:
-			op.Err = errNoKind
-		}
+	if k.q.route(req, k.settle) {
+		req.link, k.done = k.done, req
 	}
-	req.done <- struct{}{}
 }
 
-// takeQueue returns q's requests and leaves q empty on a recycled array.
-func (k *Keyspace) takeQueue(q *[]*request) []*request {
-	reqs := *q
-	*q = k.spare[:0]
-	return reqs
-}
-
-func (k *Keyspace) recycle(reqs []*request) {
-	clear(reqs)
-	k.spare = reqs[:0]
-}
-
-func (k *Keyspace) readPhase() {
-	reqs := k.takeQueue(&k.reads)
-	k.phase++
-	var rec *[]Access
-	if k.listening() {
-		rec = new([]Access)
+// settle completes an AfterWrite with no write queued before it: every
+// write queued earlier has been flushed (phases do not overlap).
+func (k *Keyspace) settle(op *Op) {
+	if err := k.store.Failed(); err != nil {
+		op.Err = err
+	} else {
+		op.Result = k.lastSeq.Load()
 	}
+}
+
+// startReadPhase runs reqs' read phase on their submitters' goroutines,
+// in parallel, against one unchanging state: the database's view of this
+// keyspace changes only in its own write phases, which never overlap a
+// read phase. The phase is cut into as many shares as the Go scheduler can
+// run at once (GOMAXPROCS): more workers would only wait for a processor,
+// and the phase ends when its slowest worker does. The first request of
+// each share is woken to run it (its own reads first); the caller, own's
+// goroutine, runs the first share, after waking done (the requests the
+// last phases finished). It reports whether own finished the phase last,
+// and then holds the baton again. The phase holds store.dbMu for reading
+// until endReadPhase (an RWMutex is not tied to a goroutine).
+func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last bool) {
 	s := k.store
+	k.phase++
+	rp := readPhasePool.Get().(*readPhase)
+	k.rp = rp
+	rp.seq, rp.now, rp.listening, rp.reqs = k.phase, s.now(), k.listening(), reqs
+	rp.recs = nil
+	if rp.listening {
+		rp.recs = make([][]Access, len(reqs))
+	}
 	s.dbMu.RLock()
-	r := Reader{ks: k.name, prefix: k.prefix, end: k.end, rec: rec, reuseIter: true, now: s.now()}
-	// The database's view of this keyspace changes only in its own write
-	// phases, which never overlap a read phase: it is one unchanging state.
-	var err error
+	rp.src, rp.err = nil, nil
 	switch {
 	case k.snap != nil:
-		r.r = k.snap
+		rp.src = k.snap
 	case s.db != nil:
-		r.r = s.db
+		rp.src = s.db
 	default:
-		err = s.Failed()
+		rp.err = s.Failed()
 	}
-	nops := 0
-	for _, req := range reqs {
-		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
-			nops++
+	workers := min(len(reqs), runtime.GOMAXPROCS(0))
+	rp.share = (len(reqs) + workers - 1) / workers
+	workers = (len(reqs) + rp.share - 1) / rp.share
+	rp.nops.Store(0)
+	rp.left.Store(int64(workers))
+	for lo := rp.share; lo < len(reqs); lo += rp.share {
+		req := reqs[lo]
+		req.slot = lo
+		wakeAs(req, roleRead)
+	}
+	wakeDone(done)
+	last, _ = k.readShare(own, 0)
+	return last
+}
+
+// readShare runs the reads of the read phase's share that starts at slot
+// lo, on the calling goroutine (worker's, a submitter's), with worker's
+// Reader; each request keeps its own recording for the reads event. A
+// request with no op left leaves its slot and is woken done, except worker
+// itself when the share is its own (lo > 0): it reports that as done, and
+// returns at once. It reports whether this was the phase's last share to
+// finish (the caller then ends the phase). Past the count down, rp and the
+// slots belong to the last worker.
+func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
+	rp := k.rp
+	r := &worker.r
+	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true,
+		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
+	var n int64
+	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
+		req := rp.reqs[slot]
+		var rec []Access
+		if rp.listening {
+			r.rec = &rec
+		}
+		end := span(req, phaseRead)
+		n += int64(end - req.next)
+		for ; req.next < end; req.next++ {
 			op := &req.ops[req.next]
-			if err != nil {
-				op.Err = err
+			if rp.err != nil {
+				op.Err = rp.err
 				continue
 			}
-			op.Result, op.Err = op.read(&r)
+			op.Result, op.Err = op.read(r)
+		}
+		if rp.listening {
+			rp.recs[slot] = rec
+		}
+		if req.next == len(req.ops) {
+			rp.reqs[slot] = nil
+			if req == worker && lo > 0 {
+				done = true
+			} else {
+				wakeAs(req, roleDone) // nothing else of the phase touches it
+			}
 		}
 	}
 	r.close()
-	s.dbMu.RUnlock()
 	if r.sawDue {
-		s.expireSoon() // a read never writes: the expirer deletes what it met
+		k.store.expireSoon() // a read never writes: the expirer deletes what it met
 	}
-	k.stats.readPhase(nops)
-	if rec != nil {
-		k.emit(Event{Kind: EventReads, Seq: k.phase, Ops: *rec})
-	}
-	for _, req := range reqs {
-		k.route(req)
-	}
-	k.recycle(reqs)
+	r.r, r.rec = nil, nil
+	rp.nops.Add(n)
+	return rp.left.Add(-1) == 0, done
 }
 
-func (k *Keyspace) writePhase() {
-	reqs := k.takeQueue(&k.writes)
+// endReadPhase ends the read phase its last worker finished: it announces
+// the phase's reads in phase order and routes the requests with ops left.
+func (k *Keyspace) endReadPhase() {
+	rp := k.rp
+	k.rp = nil
+	k.store.dbMu.RUnlock()
+	k.stats.readPhase(int(rp.nops.Load()))
+	if rp.listening {
+		var ops []Access
+		for _, rec := range rp.recs {
+			ops = append(ops, rec...)
+		}
+		k.emit(Event{Kind: EventReads, Seq: rp.seq, Ops: ops})
+	}
+	for _, req := range rp.reqs {
+		if req != nil {
+			k.route(req)
+		}
+	}
+	k.q.recycle(rp.reqs)
+	rp.reqs, rp.recs, rp.src, rp.err = nil, nil, nil, nil
+	readPhasePool.Put(rp)
+}
+
+// writePhase runs reqs' writes into one batch and commits it, on the
+// leader's goroutine (or the baton holder's), then routes reqs.
+func (k *Keyspace) writePhase(reqs []*request) {
 	s := k.store
 	if s.failed.Load() {
 		s.recoverFromFailure() // on error the store stays failed and the batch gets it
 	}
 	s.dbMu.RLock()
-	starts := make([]int, len(reqs))
-	for i, req := range reqs {
-		starts[i] = req.next
+	for _, req := range reqs {
+		req.from = req.next
 	}
 	seq, count, notes, err := k.applyBatch(reqs)
 	s.dbMu.RUnlock()
@@ -393,8 +532,8 @@ func (k *Keyspace) writePhase() {
 		k.touched = nil
 	}
 	k.stats.writePhases.Add(1)
-	for i, req := range reqs {
-		for j := starts[i]; j < req.next; j++ {
+	for _, req := range reqs {
+		for j := req.from; j < req.next; j++ {
 			op := &req.ops[j]
 			switch {
 			case err != nil:
@@ -413,7 +552,7 @@ func (k *Keyspace) writePhase() {
 	for _, req := range reqs {
 		k.route(req)
 	}
-	k.recycle(reqs)
+	k.q.recycle(reqs)
 }
 
 // applyBatch runs the queued writes of reqs into one batch and commits it.
@@ -423,22 +562,8 @@ func (k *Keyspace) writePhase() {
 // reading.
 func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, err error) {
 	s := k.store
-	// Ops stop at the first read: it waits for the next read phase.
-	runWrites := func(tx *Tx) {
-		for _, req := range reqs {
-			for ; req.next < len(req.ops) && req.ops[req.next].kind != KindRead; req.next++ {
-				op := &req.ops[req.next]
-				switch {
-				case op.kind != KindWrite && op.kind != KindAfterWrite:
-					op.Err = errNoKind
-				case op.kind == KindWrite && tx != nil:
-					op.Result, op.Err = op.write(tx)
-				}
-			}
-		}
-	}
 	if err := s.Failed(); err != nil {
-		runWrites(nil)
+		runWrites(reqs, nil)
 		return 0, 0, nil, err
 	}
 	b := s.db.NewIndexedBatch()
@@ -449,8 +574,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		watches:  &k.watches,
 		lastSeq:  k.lastSeq.Load(),
 		goneLife: s.opts.GoneLife.Milliseconds(),
+		onExpire: s.exp.onExpire,
 	}
-	tx.expired, tx.onExpire = tx.expire, s.expired
+	tx.expired = tx.expire
 	if k.block.waiting.Load() > 0 {
 		tx.touched = map[string]struct{}{}
 	}
@@ -461,7 +587,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		tx.feedOps = feedBuffer() // the feed records every batch's ops
 		defer putFeedBuffer(tx.feedOps)
 	}
-	runWrites(tx)
+	runWrites(reqs, tx)
 	if tx.notes != nil {
 		notes = *tx.notes
 	}
@@ -510,4 +636,21 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		return seq, 0, nil, nil
 	}
 	return seq, max(tx.mutations, 1), notes, nil
+}
+
+// runWrites runs reqs' ops of the write phase into tx (with tx nil, it only
+// steps over them); each request stops at its first read, which waits for
+// the next read phase.
+func runWrites(reqs []*request, tx *Tx) {
+	for _, req := range reqs {
+		for end := span(req, phaseWrite); req.next < end; req.next++ {
+			op := &req.ops[req.next]
+			switch {
+			case op.kind != KindWrite && op.kind != KindAfterWrite:
+				op.Err = errNoKind
+			case op.kind == KindWrite && tx != nil:
+				op.Result, op.Err = op.write(tx)
+			}
+		}
+	}
 }

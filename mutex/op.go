@@ -32,7 +32,9 @@ type Op struct {
 func (o *Op) Kind() Kind { return o.kind }
 
 // ReadOp returns an op that runs fn in a read phase. fn must only read
-// through r and must not keep r after it returns.
+// through r and must not keep r after it returns. The reads of one phase
+// run in parallel, on several submitters' goroutines, so what fn shares
+// with other ops must be safe for concurrent use.
 func ReadOp(fn func(r *Reader) (any, error)) Op { return Op{kind: KindRead, read: fn} }
 
 // WriteOp returns an op that runs fn in a write phase. fn sees every write
