@@ -112,6 +112,9 @@ type dueEntry struct {
 // expireCycle handles up to expireBudget due index entries and returns how
 // many it found, and whether every keyspace took its part.
 func (s *Store) expireCycle() (int, bool) {
+	if !s.expiring() {
+		return 0, true
+	}
 	due, n := s.dueEntries(s.now())
 	var wg sync.WaitGroup
 	var failed atomic.Bool

@@ -348,6 +348,9 @@ func (k *Keyspace) readPhase() {
 	default:
 		err = s.Failed()
 	}
+	if err == nil {
+		err = s.verifyRead()
+	}
 	nops := 0
 	for _, req := range reqs {
 		for ; req.next < len(req.ops) && req.ops[req.next].kind == KindRead; req.next++ {
@@ -490,7 +493,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	before := s.db.NewSnapshot()
 	start := time.Now()
-	if err := commit(b, opts); err != nil {
+	if local, err := k.commitBatch(tx, seq, opts); err != nil {
+		if !local { // refused by the Replicator: nothing reached Pebble
+			before.Close()
+			return seq, tx.mutations, nil, err
+		}
 		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.

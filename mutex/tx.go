@@ -26,6 +26,8 @@ type Tx struct {
 	touched   map[string]struct{} // keys written, while submitters block (else nil)
 	scratch   []byte
 	onExpire  func(tx *Tx, key []byte) // Store.expired
+	// replicated: the phase applied a batch from the log (replicate.go).
+	replicated bool
 }
 
 // Emit adds a to the batch's writes event: commands announce their
