@@ -1,0 +1,139 @@
+package integration
+
+// A cluster of mutexredis processes on loopback: each node has a fixed
+// client port and Raft port (the peers list names them), so a killed node
+// restarts on the same addresses and directory.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+type cluster struct {
+	peers string
+	nodes []*clusterNode
+	flags []string
+}
+
+type clusterNode struct {
+	id       string
+	port     int
+	raftPort int
+	dir      string
+	s        *srv // the running process; nil while down
+}
+
+func (n *clusterNode) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port)) }
+
+// startCluster starts size nodes bootstrapped from one peers list and
+// waits for a leader.
+func startCluster(t testing.TB, size int, flags ...string) *cluster {
+	t.Helper()
+	c := &cluster{flags: flags}
+	var peers []string
+	for i := range size {
+		n := &clusterNode{id: fmt.Sprintf("n%d", i+1), port: freePort(t), raftPort: freePort(t), dir: t.TempDir()}
+		c.nodes = append(c.nodes, n)
+		peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d@%s", n.id, n.raftPort, n.addr()))
+	}
+	c.peers = strings.Join(peers, ",")
+	for i := range c.nodes {
+		c.start(t, i)
+	}
+	c.leader(t)
+	return c
+}
+
+// start starts node i (again) on its directory and addresses.
+func (c *cluster) start(t testing.TB, i int) {
+	t.Helper()
+	n := c.nodes[i]
+	flags := append([]string{"--node-id", n.id, "--raft-addr", "127.0.0.1:" + strconv.Itoa(n.raftPort), "--raft-peers", c.peers}, c.flags...)
+	s, err := launch(t, n.dir, n.port, flags)
+	if err != nil {
+		t.Fatalf("start %s: %v", n.id, err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	n.s = s
+}
+
+// kill kills node i with SIGKILL and checks its output for races and panics.
+func (c *cluster) kill(t testing.TB, i int) {
+	t.Helper()
+	n := c.nodes[i]
+	n.s.cmd.Process.Signal(syscall.SIGKILL)
+	<-n.s.exited
+	n.s.stopped = true
+	n.s.waitErr = nil // killed: its exit status says so
+	n.s.checkExit(t)
+	n.s = nil
+}
+
+// stop stops node i with SIGTERM (a clean exit is checked).
+func (c *cluster) stop(t testing.TB, i int) {
+	t.Helper()
+	c.nodes[i].s.stop(t)
+	c.nodes[i].s = nil
+}
+
+// role asks a node for ROLE's first element ("" when it cannot answer).
+func role(addr string) string {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, Protocol: 2, DisableIdentity: true})
+	defer c.Close()
+	v, err := c.Do(context.Background(), "ROLE").Slice()
+	if err != nil || len(v) == 0 {
+		return ""
+	}
+	s, _ := v[0].(string)
+	return s
+}
+
+// leader waits until exactly one running node says it is master, and
+// returns its index.
+func (c *cluster) leader(t testing.TB) int {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		found := -1
+		masters := 0
+		for i, n := range c.nodes {
+			if n.s != nil && role(n.addr()) == "master" {
+				found = i
+				masters++
+			}
+		}
+		if masters == 1 {
+			return found
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no single leader within 60s (%d masters)", masters)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// waitApplied waits until node i's keyspace 0 has reached batch number
+// want (AFTERWRITE on a follower reports its last applied batch).
+func (c *cluster) waitApplied(t testing.TB, i int, want int64) {
+	t.Helper()
+	cl := newClient(t, c.nodes[i].addr(), &redis.Options{MaxRetries: -1})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := cl.Do(context.Background(), "AFTERWRITE").Int64()
+		if err == nil && n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach batch %d within 60s (at %d, %v)", c.nodes[i].id, want, n, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
