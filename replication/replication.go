@@ -105,6 +105,9 @@ type Config struct {
 	// node to another (Sentinel's +switch-master), on one goroutine, in
 	// order.
 	OnSwitch func(from, to Peer)
+	// OnStepDown, if set, is called when this node stops leading (clients
+	// that took it for the master should look again: Sentinel kills them).
+	OnStepDown func()
 	// Timing; zero means hashicorp/raft's defaults (1 s heartbeat and
 	// election timeouts, 500 ms leader lease).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
@@ -280,8 +283,11 @@ func (n *Node) watchLeadership() {
 		case <-n.stopped:
 			return
 		case leader := <-n.raft.LeaderCh():
-			n.ready.Store(false)
+			was := n.ready.Swap(false)
 			if !leader {
+				if was && n.cfg.OnStepDown != nil {
+					n.cfg.OnStepDown()
+				}
 				continue
 			}
 			if err := n.raft.Barrier(0).Error(); err != nil {

@@ -55,7 +55,7 @@ func (s *Server) newNode(cfg *Config) (*replication.Node, error) {
 		dir = filepath.Join(cfg.Dir, "raft")
 	}
 	return replication.New(replication.Config{NodeID: cc.NodeID, RaftAddr: cc.RaftAddr, Dir: dir, Peers: peers,
-		Logger: s.log, OnSwitch: s.switchMaster})
+		Logger: s.log, OnSwitch: s.switchMaster, OnStepDown: s.killNormalClients})
 }
 
 // switchMaster publishes Sentinel's +switch-master, which failover clients
@@ -66,6 +66,34 @@ func (s *Server) switchMaster(from, to replication.Peer) {
 	nh, np, _ := net.SplitHostPort(to.ClientAddr)
 	s.log.Info("the cluster has a new leader", "from", from.ID, "to", to.ID)
 	s.Publish("+switch-master", fmt.Appendf(nil, "%s %s %s %s %s", s.cfg.Cluster.ClusterName, oh, op, nh, np))
+}
+
+// killNormalClients closes every connection that is not subscribed, as
+// Sentinel does (CLIENT KILL TYPE normal) to a demoted master: its clients
+// reconnect and ask Sentinel again, rather than read a follower's stale
+// state thinking it the leader's. Subscribers stay: they are listening for
+// +switch-master.
+func (s *Server) killNormalClients() {
+	subscribed := map[*conn]bool{}
+	s.pubsub.mu.RLock()
+	for _, table := range []map[string]map[*conn]struct{}{s.pubsub.channels, s.pubsub.patterns} {
+		for _, subs := range table {
+			for c := range subs {
+				subscribed[c] = true
+			}
+		}
+	}
+	s.pubsub.mu.RUnlock()
+	s.connMu.Lock()
+	n := 0
+	for c := range s.conns {
+		if !subscribed[c] {
+			c.out.fail()
+			n++
+		}
+	}
+	s.connMu.Unlock()
+	s.log.Info("this node no longer leads: its clients were disconnected", "clients", n)
 }
 
 // ReadOnly implements commands.Replication: a follower refuses writes.
