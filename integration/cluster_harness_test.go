@@ -137,3 +137,39 @@ func (c *cluster) waitApplied(t testing.TB, i int, want int64) {
 		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
+
+// addNode registers a node that is not among the bootstrap peers (it waits
+// to be added with MUTEX.CLUSTER ADD) and starts it.
+func (c *cluster) addNode(t testing.TB) int {
+	t.Helper()
+	n := &clusterNode{id: fmt.Sprintf("n%d", len(c.nodes)+1), port: freePort(t), raftPort: freePort(t), dir: t.TempDir()}
+	c.nodes = append(c.nodes, n)
+	c.start(t, len(c.nodes)-1)
+	return len(c.nodes) - 1
+}
+
+// signal sends sig to node i's process (SIGSTOP, SIGCONT).
+func (c *cluster) signal(t testing.TB, i int, sig syscall.Signal) {
+	t.Helper()
+	if err := c.nodes[i].s.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leaderExcept waits for a leader other than node skip (which may be
+// stopped and still believe it leads).
+func (c *cluster) leaderExcept(t testing.TB, skip int) int {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for i, n := range c.nodes {
+			if i != skip && n.s != nil && role(n.addr()) == "master" {
+				return i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no leader but node %d within 60s", skip)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+	}
+}

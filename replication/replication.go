@@ -99,8 +99,11 @@ type Config struct {
 	NodeID   string
 	RaftAddr string // the address to bind and advertise
 	Dir      string // the Raft log and state
-	Peers    []Peer // the initial voters: a node with no Raft state bootstraps from them
-	Logger   *slog.Logger
+	// Peers are the initial voters: a node with no Raft state bootstraps
+	// from them if it is one of them; a node that is not waits to be
+	// added (MUTEX.CLUSTER ADD on the leader).
+	Peers  []Peer
+	Logger *slog.Logger
 	// OnSwitch, if set, is called when the leader changes from one known
 	// node to another (Sentinel's +switch-master), on one goroutine, in
 	// order.
@@ -230,7 +233,7 @@ func (n *Node) Start(store *mutex.Store) error {
 	if err != nil {
 		return err
 	}
-	if !has {
+	if _, listed := n.members[n.cfg.NodeID]; !has && listed {
 		var servers []raft.Server
 		for _, p := range n.cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
