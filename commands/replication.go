@@ -75,7 +75,7 @@ func role(c *Ctx) any {
 	if st.Leading {
 		followers := []any{}
 		for _, p := range st.Peers {
-			if p.ID != st.Self.ID {
+			if p.ID != st.Self.ID && !st.Unreachable[p.ID] {
 				h, port := hostPort(p.ClientAddr)
 				followers = append(followers, []any{h, strconv.FormatInt(port, 10), strconv.FormatUint(st.CommitIndex, 10)})
 			}

@@ -25,6 +25,7 @@ func TestClusterFollowerCatchesUp(t *testing.T) {
 	fi := (li + 1) % 3
 	c.stop(t, fi)
 	lc := newClient(t, c.nodes[li].addr(), nil)
+	waitFollowers(t, lc, 1) // ROLE lists the replicas the leader reaches
 	const writes = 10000
 	for start := 0; start < writes; start += 500 {
 		pipe := lc.Pipeline()
@@ -38,6 +39,7 @@ func TestClusterFollowerCatchesUp(t *testing.T) {
 	last := afterwrite(t, lc)
 	c.start(t, fi)
 	c.waitApplied(t, fi, last)
+	waitFollowers(t, lc, 2)
 	fc := newClient(t, c.nodes[fi].addr(), nil)
 	if n, err := fc.DBSize(ctx).Result(); err != nil || n != writes {
 		t.Fatalf("caught-up follower holds %d keys (%v), want %d", n, err, writes)
@@ -202,5 +204,21 @@ func TestClusterShutdownHandsOver(t *testing.T) {
 	}
 	if v, _ := nc.Get(ctx, "k").Result(); v != "v" {
 		t.Errorf("k = %q after the hand-over", v)
+	}
+}
+
+// waitFollowers waits until the leader's ROLE lists n followers.
+func waitFollowers(t *testing.T, lc *redis.Client, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := lc.Do(context.Background(), "ROLE").Slice()
+		if err == nil && len(r) == 3 && len(r[2].([]any)) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's ROLE is %v (%v), want %d followers", r, err, n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 	}
 }

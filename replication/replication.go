@@ -134,6 +134,8 @@ type Node struct {
 	byKs     map[string]uint64    // keyspace → its pending proposal's id (one at a time: the write phase waits)
 	applying map[string]int       // keyspaces with a foreign entry being applied
 	members  map[string]Peer      // by ID: client addresses (the Raft configuration only has Raft's)
+	// unreachable: followers this leader's heartbeats fail to reach.
+	unreachable map[string]bool
 
 	ready     atomic.Bool  // leader, and every earlier entry applied (barrier)
 	startedAt uint64       // the store's applied index at start: the FSM skips entries up to it
@@ -168,7 +170,7 @@ func New(cfg Config) (*Node, error) {
 	rand.Read(b[:])
 	n := &Node{cfg: cfg, log: cfg.Logger, nonce: binary.LittleEndian.Uint64(b[:]),
 		pending: map[uint64]*proposal{}, byKs: map[string]uint64{}, applying: map[string]int{},
-		members: map[string]Peer{}, stopped: make(chan struct{})}
+		members: map[string]Peer{}, unreachable: map[string]bool{}, stopped: make(chan struct{})}
 	for _, p := range cfg.Peers {
 		n.members[p.ID] = p
 	}
@@ -305,13 +307,17 @@ func (n *Node) watchLeadership() {
 	}
 }
 
-// watchLeader calls OnSwitch on every change of known leader.
+// watchLeader calls OnSwitch on every change of known leader, and keeps
+// the leader's view of which followers it reaches.
 func (n *Node) watchLeader() {
 	defer n.wg.Done()
 	ch := make(chan raft.Observation, 16)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+			return true
+		}
+		return false
 	})
 	n.raft.RegisterObserver(obs)
 	defer n.raft.DeregisterObserver(obs)
@@ -321,7 +327,24 @@ func (n *Node) watchLeader() {
 		case <-n.stopped:
 			return
 		case o := <-ch:
+			switch d := o.Data.(type) {
+			case raft.FailedHeartbeatObservation:
+				n.mu.Lock()
+				n.unreachable[string(d.PeerID)] = true
+				n.mu.Unlock()
+				continue
+			case raft.ResumedHeartbeatObservation:
+				n.mu.Lock()
+				delete(n.unreachable, string(d.PeerID))
+				n.mu.Unlock()
+				continue
+			}
 			lo := o.Data.(raft.LeaderObservation)
+			if lo.LeaderID == raft.ServerID(n.cfg.NodeID) {
+				n.mu.Lock()
+				clear(n.unreachable) // a new term: the leader's heartbeats tell again
+				n.mu.Unlock()
+			}
 			id := string(lo.LeaderID)
 			if id == "" || id == last {
 				continue

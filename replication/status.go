@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -14,6 +15,9 @@ type Status struct {
 	Leading bool   // this node leads and takes writes
 	Leader  Peer   // the known leader (zero while none)
 	Peers   []Peer // every voter, by ID, this node included
+	// Unreachable lists the followers this leader's heartbeats fail to
+	// reach (ROLE and INFO leave them out of the connected replicas).
+	Unreachable map[string]bool
 	// AppliedIndex is the log index this node has applied (the offset
 	// ROLE and INFO give); CommitIndex the one it knows committed.
 	AppliedIndex, CommitIndex uint64
@@ -49,6 +53,11 @@ func (n *Node) Status() Status {
 		}
 		return 0
 	})
+	if st.Leading {
+		n.mu.Lock()
+		st.Unreachable = maps.Clone(n.unreachable)
+		n.mu.Unlock()
+	}
 	st.AppliedIndex = n.raft.AppliedIndex()
 	st.CommitIndex = n.raft.CommitIndex()
 	if t := n.raft.LastContact(); !t.IsZero() {

@@ -143,7 +143,7 @@ func (s *Server) infoClusterNode(b *infoBuf) {
 		b.add("role", "master")
 		followers := 0
 		for _, p := range st.Peers {
-			if p.ID == st.Self.ID {
+			if p.ID == st.Self.ID || st.Unreachable[p.ID] {
 				continue
 			}
 			h, port, _ := net.SplitHostPort(p.ClientAddr)
