@@ -24,6 +24,7 @@ type Replication interface {
 	ClusterStatus() (st replication.Status, ok bool)
 	ClusterAdd(p replication.Peer) error
 	ClusterRemove(id string) error
+	ClusterSnapshot() error
 }
 
 // ErrReadOnly is a replica's answer to a write, as Redis's.
@@ -38,9 +39,9 @@ func init() {
 			Run:         sentinel,
 			Summary:     "The Sentinel subset failover clients use, answered by every cluster node"},
 		&Command{Name: "mutex.cluster", Arity: -2, Flags: Admin,
-			Subcommands: []string{"add", "remove", "help"},
+			Subcommands: []string{"add", "remove", "snapshot", "help"},
 			Run:         mutexCluster,
-			Summary:     "Adds (ADD id raftaddr clientaddr) or removes (REMOVE id) a cluster voter, on the leader"},
+			Summary:     "Adds (ADD id raftaddr clientaddr) or removes (REMOVE id) a cluster voter, on the leader; SNAPSHOT truncates this node's log"},
 	)
 }
 
@@ -217,6 +218,7 @@ func mutexCluster(c *Ctx) any {
 			"MUTEX.CLUSTER <subcommand> [<arg> ...]. Subcommands are:",
 			"ADD <id> <raft-host:port> <client-host:port>", "    Add a voter (on the leader); it catches up from the log.",
 			"REMOVE <id>", "    Remove a voter (on the leader).",
+			"SNAPSHOT", "    Checkpoint this node's store as a Raft snapshot and truncate its log.",
 		}
 	case "add":
 		if len(c.Args) != 5 {
@@ -232,6 +234,11 @@ func mutexCluster(c *Ctx) any {
 			return ArityError("mutex.cluster|remove")
 		}
 		err = r.ClusterRemove(string(c.Args[2]))
+	case "snapshot":
+		if len(c.Args) != 2 {
+			return ArityError("mutex.cluster|snapshot")
+		}
+		err = r.ClusterSnapshot()
 	}
 	if err != nil {
 		return Error("ERR " + oneLine(err.Error()))

@@ -56,6 +56,62 @@ func TestClusterFollowerCatchesUp(t *testing.T) {
 	}
 }
 
+// A follower down while the leader snapshots and truncates its log gets
+// the leader's checkpoint (InstallSnapshot), then the entries after it;
+// restarted again, it keeps what it has.
+func TestClusterFollowerRestoresSnapshot(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, "--raft-trailing-logs", "10")
+	ctx := context.Background()
+	li := c.leader(t)
+	fi := (li + 1) % 3
+	lc := newClient(t, c.nodes[li].addr(), nil)
+	if err := lc.Set(ctx, "early", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitApplied(t, fi, afterwrite(t, lc))
+	c.stop(t, fi)
+	for i := range 300 { // one entry each
+		if err := lc.HSet(ctx, "h", "f"+strconv.Itoa(i), i).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := lc.Do(ctx, "MUTEX.CLUSTER", "SNAPSHOT").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := lc.Set(ctx, "late"+strconv.Itoa(i), i, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := afterwrite(t, lc)
+	c.start(t, fi)
+	c.waitApplied(t, fi, last)
+	if !strings.Contains(c.nodes[fi].s.stderr.String(), "restored the store from the leader's snapshot") {
+		t.Errorf("the follower caught up without the snapshot:\n%s", c.nodes[fi].s.stderr.String())
+	}
+	check := func(when string) {
+		t.Helper()
+		fc := newClient(t, c.nodes[fi].addr(), nil)
+		if n, err := fc.HLen(ctx, "h").Result(); n != 300 {
+			t.Errorf("%s: HLEN h = %d, %v", when, n, err)
+		}
+		if v, err := fc.Get(ctx, "late19").Result(); v != "19" {
+			t.Errorf("%s: late19 = %q, %v", when, v, err)
+		}
+		want, _ := lc.XRevRangeN(ctx, "__mutex:feed", "+", "-", 1).Result()
+		got, _ := fc.XRevRangeN(ctx, "__mutex:feed", "+", "-", 1).Result()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: last feed entry %v, the leader's %v", when, got, want)
+		}
+	}
+	check("after the snapshot")
+	c.stop(t, fi)
+	c.start(t, fi)
+	c.waitApplied(t, fi, last)
+	check("after a restart")
+}
+
 // A leader whose followers are stopped (SIGSTOP: alive, silent) must not
 // acknowledge a write; once they resume the cluster takes writes again.
 func TestClusterIsolatedLeaderStopsAcknowledging(t *testing.T) {

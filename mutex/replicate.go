@@ -222,3 +222,90 @@ func (k *Keyspace) touchReplicated(b *pebble.Batch, changed bool) {
 		}
 	}
 }
+
+// restoringKey marks a store whose content is being replaced by a
+// snapshot (RestoreReplica): until it is gone the store is incomplete.
+var restoringKey = append([]byte{tagMeta}, "restoring"...)
+
+// Restoring reports whether a RestoreReplica was interrupted: the store's
+// content is incomplete and must be restored again.
+func (s *Store) Restoring() (bool, error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if s.db == nil {
+		return false, s.Failed()
+	}
+	_, closer, err := s.db.Get(restoringKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+// RestoreReplica replaces the store's whole content with that of the store
+// in dir (a checkpoint of the leader's, shipped as a Raft snapshot), with
+// every phase held off. A crash midway leaves the restoring mark
+// (Restoring), so that the node restores again before it serves as a
+// replica. The resident keyspaces take the batch numbers of dir, and their
+// watches are all marked changed.
+func (s *Store) RestoreReplica(dir string) error {
+	src, err := pebble.Open(dir, &pebble.Options{ReadOnly: true, Logger: discardLogger{}})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db == nil {
+		return s.Failed()
+	}
+	b := s.db.NewBatch()
+	err = errors.Join(b.DeleteRange([]byte{0}, []byte{0xff}, nil), b.Set(restoringKey, nil, nil))
+	if err == nil {
+		err = commit(b, pebble.Sync)
+	}
+	b.Close()
+	if err != nil {
+		return err
+	}
+	it, err := src.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	b = s.db.NewBatch()
+	for valid := it.First(); valid && err == nil; valid = it.Next() {
+		if bytes.Equal(it.Key(), restoringKey) {
+			continue
+		}
+		err = b.Set(it.Key(), it.Value(), nil)
+		if err == nil && b.Len() > 16<<20 { // bounded memory: commit in parts (the mark covers a crash)
+			err = commit(b, pebble.NoSync)
+			b.Close()
+			b = s.db.NewBatch()
+		}
+	}
+	err = errors.Join(err, it.Close())
+	if err == nil {
+		err = errors.Join(b.Delete(restoringKey, nil), commit(b, pebble.Sync))
+	}
+	b.Close()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keyspaces {
+		seq := uint64(0)
+		if v, closer, err := s.db.Get(k.seqKey); err == nil {
+			seq, _ = decodeSeq(v)
+			closer.Close()
+		}
+		k.lastSeq.Store(seq)
+		k.watches.touchExisting(func([]byte) bool { return true })
+	}
+	return nil
+}

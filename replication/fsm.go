@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -214,18 +213,6 @@ func (n *Node) fatal(err error) {
 	n.log.Error("replication stopped", "error", err)
 	n.ready.Store(false)
 	go n.raft.Shutdown()
-}
-
-// Snapshot is never called (SnapshotThreshold is out of reach); if it is,
-// it refuses, so that Raft keeps its log whole.
-func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return nil, errors.New("replication: snapshots are not supported; the log is kept whole")
-}
-
-// Restore is never called (no snapshots are taken or restored at start).
-func (f *fsm) Restore(rc io.ReadCloser) error {
-	rc.Close()
-	return errors.New("replication: snapshots are not supported")
 }
 
 func decodeBatch(d []byte) (nonce, id uint64, b *mutex.Batch, err error) {

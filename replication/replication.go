@@ -24,8 +24,11 @@
 // so after a crash the store holds exactly the entries up to its recorded
 // index. On restart Raft applies its committed entries again and the FSM
 // skips those at or below that index: the store catches up from the log,
-// which still holds every entry after it, since the log is never truncated
-// past what the store has synced (no snapshots are taken: see Snapshot).
+// which still holds every entry after it, since the log is only truncated
+// up to a snapshot, and a snapshot is a Pebble checkpoint, which syncs the
+// store's WAL first (snapshot.go). A node too far behind to catch up from
+// the log gets the leader's checkpoint and replaces its store's content
+// with it.
 //
 // Ops are evaluated once, on the leader (its clock, its conditions); the
 // entry carries the batch's effects, not its commands. An entry built on a
@@ -114,6 +117,10 @@ type Config struct {
 	// Timing; zero means hashicorp/raft's defaults (1 s heartbeat and
 	// election timeouts, 500 ms leader lease).
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// SnapshotThreshold is how many entries since the last snapshot make
+	// Raft take one; TrailingLogs how many it keeps in the log after it.
+	// Zero: hashicorp/raft's defaults (8192, 10240).
+	SnapshotThreshold, TrailingLogs uint64
 }
 
 // Node is this process's member of the cluster. It implements
@@ -205,11 +212,12 @@ func (n *Node) Start(store *mutex.Store) error {
 	if n.cfg.LeaderLeaseTimeout > 0 {
 		conf.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
 	}
-	// No snapshots: the store is the FSM's state and the log stays whole
-	// (see the package doc); the threshold is out of reach.
-	conf.SnapshotThreshold = 1 << 62
-	conf.SnapshotInterval = 24 * 365 * time.Hour
-	conf.NoSnapshotRestoreOnStart = true
+	if n.cfg.SnapshotThreshold > 0 {
+		conf.SnapshotThreshold = n.cfg.SnapshotThreshold
+	}
+	if n.cfg.TrailingLogs > 0 {
+		conf.TrailingLogs = n.cfg.TrailingLogs
+	}
 
 	logs, err := raftboltdb.NewBoltStore(filepath.Join(n.cfg.Dir, "raft.db"))
 	if err != nil {
@@ -220,7 +228,10 @@ func (n *Node) Start(store *mutex.Store) error {
 	if err != nil {
 		return err
 	}
-	snaps := raft.NewDiscardSnapshotStore()
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.Dir, 2, rlog)
+	if err != nil {
+		return err
+	}
 	addr, err := net.ResolveTCPAddr("tcp", n.cfg.RaftAddr)
 	if err != nil {
 		return err

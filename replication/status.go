@@ -100,3 +100,12 @@ func (n *Node) Remove(id string) error {
 	}
 	return n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error()
 }
+
+// Snapshot takes a Raft snapshot now (a checkpoint of the store), after
+// which the log is truncated to its trailing entries.
+func (n *Node) Snapshot() error {
+	if n.raft == nil {
+		return ErrNotLeader
+	}
+	return n.raft.Snapshot().Error()
+}

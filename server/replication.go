@@ -19,6 +19,9 @@ type ClusterConfig struct {
 	RaftPeers   string // id@raftaddr@clientaddr,… : the initial voters, the same on every node
 	ClusterName string // the master name Sentinel clients ask for
 	RaftDir     string // "" : <dir>/raft
+	// Snapshots: entries between two, and entries kept after one (0:
+	// hashicorp/raft's defaults).
+	SnapshotThreshold, TrailingLogs int
 }
 
 var replicationParams = []param{
@@ -37,6 +40,10 @@ var replicationParams = []param{
 		}},
 	stringParam("cluster-name", "the master name Sentinel clients ask for", func(c *Config) *string { return &c.Cluster.ClusterName }),
 	stringParam("raft-dir", "directory of the Raft log (default: <dir>/raft)", func(c *Config) *string { return &c.Cluster.RaftDir }),
+	intParam("raft-snapshot-threshold", "log entries after which a node snapshots its store (a Pebble checkpoint) and truncates its log; 0: 8192",
+		func(c *Config) *int { return &c.Cluster.SnapshotThreshold }, 0),
+	intParam("raft-trailing-logs", "log entries kept after a snapshot, for followers to catch up from; 0: 10240",
+		func(c *Config) *int { return &c.Cluster.TrailingLogs }, 0),
 }
 
 // newNode builds the replication node when the config asks for a cluster
@@ -55,7 +62,8 @@ func (s *Server) newNode(cfg *Config) (*replication.Node, error) {
 		dir = filepath.Join(cfg.Dir, "raft")
 	}
 	return replication.New(replication.Config{NodeID: cc.NodeID, RaftAddr: cc.RaftAddr, Dir: dir, Peers: peers,
-		Logger: s.log, OnSwitch: s.switchMaster, OnStepDown: s.killNormalClients})
+		Logger: s.log, OnSwitch: s.switchMaster, OnStepDown: s.killNormalClients,
+		SnapshotThreshold: uint64(cc.SnapshotThreshold), TrailingLogs: uint64(cc.TrailingLogs)})
 }
 
 // switchMaster publishes Sentinel's +switch-master, which failover clients
@@ -128,6 +136,14 @@ func (s *Server) ClusterRemove(id string) error {
 		return errNotClustered
 	}
 	return s.node.Remove(id)
+}
+
+// ClusterSnapshot implements commands.Replication.
+func (s *Server) ClusterSnapshot() error {
+	if s.node == nil {
+		return errNotClustered
+	}
+	return s.node.Snapshot()
 }
 
 var errNotClustered = errors.New("this server is not a cluster node (no --raft-peers)")
