@@ -155,3 +155,41 @@ func TestReplicatorRefusalLeavesStoreHealthy(t *testing.T) {
 		t.Errorf("after the refusal: batch %d, %d entries; want 2, 2", k.LastBatch(), len(log.entries))
 	}
 }
+
+// TestRestoreReplica: a store restored from another's checkpoint holds
+// exactly its content, its resident keyspaces take its batch numbers and
+// their watches are marked changed.
+func TestRestoreReplica(t *testing.T) {
+	src, _ := newStore(t, Options{})
+	sk := keyspace(t, src, "0")
+	do(t, sk, Put(b("a"), b("1")))
+	do(t, sk, Put(b("b"), b("2")))
+	cp := t.TempDir() + "/cp"
+	if err := src.Checkpoint(cp); err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := newStore(t, Options{})
+	dk := keyspace(t, dst, "0")
+	do(t, dk, Put(b("stale"), b("x")))
+	do(t, keyspace(t, dst, "other"), Put(b("y"), b("z")))
+	w := dk.Watch(b("stale"))
+	defer w.Close()
+	if err := dst.RestoreReplica(cp); err != nil {
+		t.Fatal(err)
+	}
+	if got := do(t, dk, Get(b("stale")), Get(b("a")), Get(b("b"))); got[0].Result != nil || str(got[1]) != "1" || str(got[2]) != "2" {
+		t.Errorf("after restore: stale %s, a %s, b %s", str(got[0]), str(got[1]), str(got[2]))
+	}
+	if got := do(t, keyspace(t, dst, "other"), Get(b("y"))); got[0].Result != nil {
+		t.Errorf("a keyspace the snapshot lacks kept y = %s", str(got[0]))
+	}
+	if dk.LastBatch() != 2 {
+		t.Errorf("batch number %d after restore, want the snapshot's 2", dk.LastBatch())
+	}
+	if !w.Changed() {
+		t.Errorf("a watch survived the restore unchanged")
+	}
+	if r, err := dst.Restoring(); r || err != nil {
+		t.Errorf("Restoring = %v, %v after a complete restore", r, err)
+	}
+}
