@@ -37,6 +37,18 @@ func (n *clusterNode) addr() string { return net.JoinHostPort("127.0.0.1", strco
 // waits for a leader.
 func startCluster(t testing.TB, size int, flags ...string) *cluster {
 	t.Helper()
+	c := newCluster(t, size, flags...)
+	for i := range c.nodes {
+		c.start(t, i)
+	}
+	c.leader(t)
+	return c
+}
+
+// newCluster lays out size nodes (ports, directories, the peers list)
+// without starting them.
+func newCluster(t testing.TB, size int, flags ...string) *cluster {
+	t.Helper()
 	c := &cluster{flags: flags}
 	var peers []string
 	for i := range size {
@@ -45,10 +57,6 @@ func startCluster(t testing.TB, size int, flags ...string) *cluster {
 		peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d@%s", n.id, n.raftPort, n.addr()))
 	}
 	c.peers = strings.Join(peers, ",")
-	for i := range c.nodes {
-		c.start(t, i)
-	}
-	c.leader(t)
 	return c
 }
 
