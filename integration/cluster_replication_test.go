@@ -112,6 +112,9 @@ func TestClusterReplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := afterwrite(t, lc)
+	if n, err := lc.Do(ctx, "WAIT", "1", "0").Int64(); n != 1 {
+		t.Errorf("WAIT 1 0 on the leader of 3 = %d, %v; want 1 (a majority has every acknowledged write)", n, err)
+	}
 
 	read := func(cl *redis.Client) []any {
 		var out []any
