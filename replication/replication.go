@@ -246,7 +246,11 @@ func (n *Node) Start(store *mutex.Store) error {
 	if err != nil {
 		return err
 	}
-	if _, listed := n.members[n.cfg.NodeID]; !has && listed {
+	_, listed := n.members[n.cfg.NodeID]
+	if !has && !listed {
+		n.log.Info("this node is not among raft-peers: it waits to be added (MUTEX.CLUSTER ADD on the leader)", "node-id", n.cfg.NodeID)
+	}
+	if !has && listed {
 		var servers []raft.Server
 		for _, p := range n.cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr)})
