@@ -45,6 +45,11 @@ func startCluster(t testing.TB, size int, flags ...string) *cluster {
 	return c
 }
 
+// portTaken reports whether a start failed because a node's port was
+// taken meanwhile: its ports were free when the cluster was laid out, but
+// any process's outgoing connection may take one from the ephemeral range.
+func portTaken(err error) bool { return strings.Contains(err.Error(), "address already in use") }
+
 // newCluster lays out size nodes (ports, directories, the peers list)
 // without starting them.
 func newCluster(t testing.TB, size int, flags ...string) *cluster {
@@ -66,6 +71,11 @@ func (c *cluster) start(t testing.TB, i int) {
 	n := c.nodes[i]
 	flags := append([]string{"--node-id", n.id, "--raft-addr", "127.0.0.1:" + strconv.Itoa(n.raftPort), "--raft-peers", c.peers}, c.flags...)
 	s, err := launch(t, n.dir, n.port, flags)
+	// A port held by someone's outgoing connection frees when it closes.
+	for tries := 0; err != nil && portTaken(err) && tries < 50; tries++ {
+		time.Sleep(100 * time.Millisecond) // polling for the port to be free
+		s, err = launch(t, n.dir, n.port, flags)
+	}
 	if err != nil {
 		t.Fatalf("start %s: %v", n.id, err)
 	}
