@@ -157,8 +157,8 @@ func clusterRetryable(err error) bool {
 // before it was proposed, or dropped by every node.
 func clusterRefused(err error) bool {
 	s := err.Error()
-	return linNotSent(err) || strings.HasPrefix(s, "READONLY ") || strings.HasSuffix(s, "it was not applied") ||
-		strings.HasPrefix(s, "TRYAGAIN this node is no longer sure")
+	return linNotSent(err) || strings.HasPrefix(s, "READONLY ") ||
+		strings.HasPrefix(s, "TRYAGAIN ") && !strings.Contains(s, "may or may not have been applied")
 }
 
 // renewClient replaces cl by a client of the current leader: a node that

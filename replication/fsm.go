@@ -34,19 +34,26 @@ var (
 	errReadOnly = refusal("READONLY You can't write against a read only replica.")
 	// errUncertain: the entry was proposed, and leadership changed before
 	// it was committed; the new leader may still commit it.
-	errUncertain = refusal("TRYAGAIN leadership changed before the write was acknowledged; it may or may not have been applied")
-	errStale     = refusal("TRYAGAIN leadership changed before the write was committed; it was not applied")
-	errNoQuorum  = refusal("TRYAGAIN this node is no longer sure it leads the cluster; retry on the leader")
+	errUncertain  = refusal("TRYAGAIN leadership changed before the write was acknowledged; it may or may not have been applied")
+	errStale      = refusal("TRYAGAIN leadership changed before the write was committed; it was not applied")
+	errNoQuorum   = refusal("TRYAGAIN this node is no longer sure it leads the cluster; retry on the leader")
+	errCatchingUp = refusal("TRYAGAIN this node was just elected and is still applying the log; retry")
 )
 
 // Leader reports whether this node leads and may propose.
 func (n *Node) Leader() bool { return n.ready.Load() }
 
 // VerifyRead checks, on a node that believes it leads, that a quorum still
-// follows it; followers serve their (possibly stale) state unchecked.
+// follows it; followers serve their (possibly stale) state unchecked. A
+// leader still applying its predecessors' entries answers TRYAGAIN: its
+// state is behind what was acknowledged (and its FSM may be waiting for
+// the very keyspace this read phase holds).
 func (n *Node) VerifyRead() error {
 	if n.raft == nil || n.raft.State() != raft.Leader {
 		return nil
+	}
+	if !n.ready.Load() {
+		return errCatchingUp
 	}
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return errNoQuorum
