@@ -213,13 +213,27 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return nil
 }
 
-// fatal stops the node for good: its store no longer follows the log. The
-// process should restart on the same directories (it catches up from the
-// log).
+// fatal stops the node for good: its store no longer follows the log.
 func (n *Node) fatal(err error) {
 	n.log.Error("replication stopped", "error", err)
 	n.ready.Store(false)
+	n.failOnce.Do(func() {
+		n.failErr = err
+		close(n.failed)
+	})
 	go n.raft.Shutdown()
+}
+
+// Failed returns a channel closed once the node stopped replicating for
+// good (fatal), and the error then: its owner should exit, and a restart
+// on the same directories catches up from the log.
+func (n *Node) Failed() (<-chan struct{}, error) {
+	select {
+	case <-n.failed:
+		return n.failed, n.failErr
+	default:
+		return n.failed, nil
+	}
 }
 
 func decodeBatch(d []byte) (nonce, id uint64, b *mutex.Batch, err error) {

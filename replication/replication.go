@@ -149,6 +149,9 @@ type Node struct {
 	lastApply atomic.Int64 // unix ms of the last entry applied (INFO's lag)
 	stopped   chan struct{}
 	stopOnce  sync.Once
+	failed    chan struct{} // closed by fatal
+	failOnce  sync.Once
+	failErr   error
 	wg        sync.WaitGroup
 }
 
@@ -177,7 +180,7 @@ func New(cfg Config) (*Node, error) {
 	rand.Read(b[:])
 	n := &Node{cfg: cfg, log: cfg.Logger, nonce: binary.LittleEndian.Uint64(b[:]),
 		pending: map[uint64]*proposal{}, byKs: map[string]uint64{}, applying: map[string]int{},
-		members: map[string]Peer{}, unreachable: map[string]bool{}, stopped: make(chan struct{})}
+		members: map[string]Peer{}, unreachable: map[string]bool{}, stopped: make(chan struct{}), failed: make(chan struct{})}
 	for _, p := range cfg.Peers {
 		n.members[p.ID] = p
 	}

@@ -184,11 +184,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.serveMetrics()
 	fatal, _ := s.store.Fatal()
+	var nodeFailed <-chan struct{} // nil on a single node: never ready
+	if s.node != nil {
+		nodeFailed, _ = s.node.Failed()
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.shutdown:
 	case <-fatal:
 		return s.stopFatal()
+	case <-nodeFailed:
+		_, err := s.node.Failed()
+		return errors.Join(fmt.Errorf("replication failed; restart on the same directories to catch up from the log: %w", err), s.stop())
 	}
 	return s.stop()
 }
