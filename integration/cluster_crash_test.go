@@ -89,7 +89,10 @@ func TestClusterKillLeaderCycles(t *testing.T) {
 	for cycle := 1; cycle <= cycles; cycle++ {
 		// Let the writers get going on this leader.
 		target := st.done.Load() + 100
-		for st.done.Load() < target {
+		for progress := time.Now().Add(60 * time.Second); st.done.Load() < target; {
+			if time.Now().After(progress) {
+				t.Fatalf("cycle %d: the clients made no progress for 60s", cycle)
+			}
 			time.Sleep(2 * time.Millisecond) // polling the clients' progress
 		}
 		li := c.leader(t)
