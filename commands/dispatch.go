@@ -60,6 +60,9 @@ func decide(cl *Client, cmd *Command, args [][]byte) Action {
 	if FeedWriteRefused(cmd, args) {
 		return reject(cl, cmd, ErrFeedReadOnly)
 	}
+	if readOnly(cl, cmd) {
+		return reject(cl, cmd, ErrReadOnly)
+	}
 	if cl.Subscriptions() > 0 && cmd.Flags&Subscribed == 0 && !cl.RESP3() { // RESP3 has no subscribed mode
 		return Action{Rejected: true, Reply: Error("ERR Can't execute '" + cmd.FullName(args) +
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")}
@@ -137,6 +140,9 @@ func ErrorReply(err error) Error {
 	}
 	if errors.Is(err, mutex.ErrWrongType) {
 		return ErrWrongType
+	}
+	if errors.Is(err, mutex.ErrNotReplicated) {
+		return Error(oneLine(err.Error())) // the replicator's text is Redis's reply (READONLY …)
 	}
 	if errors.Is(err, mutex.ErrClosed) {
 		return Error("ERR server is shutting down")

@@ -234,6 +234,11 @@ func wait(c *Ctx) any {
 	if timeout < 0 {
 		return Error("ERR timeout is negative")
 	}
+	if st, ok := clusterStatus(c); ok && st.Leading {
+		// Every write acknowledged is on a majority: at least this many
+		// followers have the connection's writes.
+		return int64(len(st.Peers) / 2)
+	}
 	return int64(0) // no replicas: none can acknowledge, and waiting would not change that
 }
 

@@ -369,7 +369,7 @@ func registeredCommands(t *testing.T) []string {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no command sources: %v", err)
 	}
-	re := regexp.MustCompile(`&Command\{Name: "([a-z_]+)"`)
+	re := regexp.MustCompile(`&Command\{Name: "([a-z_.]+)"`)
 	var names []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -138,6 +138,9 @@ type dueEntry struct {
 // expireCycle handles up to expireBudget due index entries and returns how
 // many it found, and whether every keyspace took its part.
 func (s *Store) expireCycle() (int, bool) {
+	if !s.expiring() {
+		return 0, true
+	}
 	floor := s.exp.floor.Load()
 	now := s.now()
 	due, n, last := s.dueEntries(floor, now)

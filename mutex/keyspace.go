@@ -424,6 +424,9 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 	default:
 		rp.err = s.Failed()
 	}
+	if rp.err == nil {
+		rp.err = s.verifyRead()
+	}
 	workers := min(len(reqs), runtime.GOMAXPROCS(0))
 	rp.share = (len(reqs) + workers - 1) / workers
 	workers = (len(reqs) + rp.share - 1) / rp.share
@@ -617,7 +620,11 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	before := s.db.NewSnapshot()
 	start := time.Now()
-	if err := commit(b, opts); err != nil {
+	if local, err := k.commitBatch(tx, seq, opts); err != nil {
+		if !local { // refused by the Replicator: nothing reached Pebble
+			before.Close()
+			return seq, tx.mutations, nil, err
+		}
 		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.

@@ -45,6 +45,8 @@ type Options struct {
 	// creates (again, after an eviction), before anyone else can use it.
 	// The store's lock is held: it must not call back into the store.
 	OnKeyspace func(*Keyspace)
+	// Replicator, if set, replicates every write batch (replicate.go).
+	Replicator Replicator
 	// Logger receives Pebble's log: errors at Error, its informational
 	// lines at Debug (shown at --loglevel verbose). Nil discards them.
 	Logger *slog.Logger

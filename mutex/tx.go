@@ -30,6 +30,8 @@ type Tx struct {
 	// for the expirer's floor (expire.go).
 	minDeadline int64
 	onExpire    func(tx *Tx, key []byte) // Store.expired
+	// replicated: the phase applied a batch from the log (replicate.go).
+	replicated bool
 }
 
 // Emit adds a to the batch's writes event: commands announce their

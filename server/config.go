@@ -58,6 +58,9 @@ type Config struct {
 	MetricsAddr string // host:port of /metrics and /healthz; "" is off
 	CPUProfile  string
 
+	// Cluster: with Cluster.RaftPeers, a node of a Raft cluster (replication.go).
+	Cluster ClusterConfig
+
 	// ConfigFile is the absolute path of the file the server started with
 	// ("" without one): INFO's config_file, CONFIG REWRITE's target.
 	ConfigFile string
@@ -110,6 +113,7 @@ func DefaultConfig() *Config {
 		CheckpointDir:          "./checkpoints",
 		CheckpointKeep:         0,
 		BusyReplyThreshold:     5 * time.Second,
+		Cluster:                ClusterConfig{ClusterName: "mymaster"},
 	}
 	c.LogLevel.Set(slog.LevelInfo)
 	c.TrackingTableMaxKeys.Store(1000000)
@@ -211,7 +215,7 @@ var logLevels = []struct {
 }{{"debug", slog.LevelDebug}, {"verbose", slog.LevelDebug + 2}, {"notice", slog.LevelInfo}, {"warning", slog.LevelWarn}}
 
 // params lists every parameter, in the order CONFIG GET * and --help give.
-var params = slices.Concat(coreParams, introspectionParams, scriptingParams)
+var params = slices.Concat(coreParams, introspectionParams, scriptingParams, replicationParams)
 
 var scriptingParams = []param{busyParam("busy-reply-threshold"), busyParam("lua-time-limit")}
 

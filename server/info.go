@@ -367,6 +367,10 @@ func (s *Server) infoStats(b *infoBuf) {
 }
 
 func (s *Server) infoReplication(b *infoBuf) {
+	if s.node != nil {
+		s.infoClusterNode(b)
+		return
+	}
 	b.add("role", "master")
 	b.add("connected_slaves", 0)
 	b.add("master_failover_state", "no-failover")

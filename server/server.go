@@ -25,6 +25,7 @@ import (
 
 	"github.com/mutexredis/mutexredis/commands"
 	"github.com/mutexredis/mutexredis/mutex"
+	"github.com/mutexredis/mutexredis/replication"
 )
 
 func newRunID() string {
@@ -38,6 +39,7 @@ type Server struct {
 	cfg   *Config
 	log   *slog.Logger
 	store *mutex.Store
+	node  *replication.Node // nil on a single node (replication.go)
 
 	pubsub  *pubsub
 	scripts *commands.Scripts
@@ -78,16 +80,33 @@ const MutexredisVersion = "0.1.0"
 
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
-	s := &Server{}
-	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
-		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
+	s := &Server{cfg: cfg, log: log}
+	node, err := s.newNode(cfg)
 	if err != nil {
 		return nil, err
+	}
+	opts := mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention}
+	if node != nil {
+		// The Raft log is the durable copy: Pebble need not sync (see
+		// package replication's recovery argument).
+		opts.Replicator, opts.NoSync = node, true
+	}
+	store, err := mutex.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if node != nil {
+		if err := node.Start(store); err != nil {
+			store.Close()
+			return nil, err
+		}
 	}
 	*s = Server{
 		cfg:      cfg,
 		log:      log,
 		store:    store,
+		node:     node,
 		feeds:    map[string]*feed{},
 		conns:    map[*conn]struct{}{},
 		byID:     map[int64]*conn{},
@@ -165,11 +184,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.serveMetrics()
 	fatal, _ := s.store.Fatal()
+	var nodeFailed <-chan struct{} // nil on a single node: never ready
+	if s.node != nil {
+		nodeFailed, _ = s.node.Failed()
+	}
 	select {
 	case <-ctx.Done():
 	case <-s.shutdown:
 	case <-fatal:
 		return s.stopFatal()
+	case <-nodeFailed:
+		_, err := s.node.Failed()
+		return errors.Join(fmt.Errorf("replication failed; restart on the same directories to catch up from the log: %w", err), s.stop())
 	}
 	return s.stop()
 }
@@ -206,6 +232,12 @@ func (s *Server) stop() error {
 	s.connWG.Wait()
 	s.closeMetrics()
 	s.checkpoints.wg.Wait()
+	if s.node != nil {
+		// Before the store closes: the leader hands over first.
+		if err := s.node.Shutdown(); err != nil {
+			s.log.Warn("raft shutdown", "error", err)
+		}
+	}
 	err := s.store.Close()
 	s.log.Info("mutexredis stopped", "error", err)
 	return err
