@@ -3,6 +3,8 @@ GO      ?= go
 BIN     := bin/mutexredis
 PORT    ?= 6379
 DIR     ?= ./data
+# The cluster tests drive ioredis, installed globally by .ci/run.
+export NODE_PATH ?= $(shell npm root -g 2>/dev/null)
 
 .PHONY: build run test fuzz crash cluster-crash bench bench-cluster bench-load bench-expire bench-go bench-tenants clean
 
