@@ -63,8 +63,9 @@ var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteO
 // request is one submitter's sequence of ops, run in order.
 type request struct {
 	ops  []Op
-	next int           // index of the first op not yet run
-	done chan struct{} // capacity 1: receives once all ops have run
+	next int             // index of the first op not yet run
+	done chan struct{}   // capacity 1: receives once all ops have run
+	ctx  context.Context // Do's: Options.Tracker learns who wrote (nil for wake-ups)
 }
 
 // newKeyspace reads the keyspace's batch number. Caller holds s.dbMu for
@@ -147,7 +148,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	k.stats.queued.Add(int64(len(ops)))
 	defer k.stats.queued.Add(-int64(len(ops)))
 	req := requestPool.Get().(*request)
-	req.ops, req.next = ops, 0
+	req.ops, req.next, req.ctx = ops, 0, ctx
 	k.inMu.Lock()
 	if k.evicted {
 		k.inMu.Unlock()
@@ -174,7 +175,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		k.run(req, true) // returns once req has run; else the runner takes it in
 	}
 	<-req.done
-	req.ops = nil
+	req.ops, req.ctx = nil, nil
 	requestPool.Put(req) // the state machine let go of it before signalling done
 	return nil
 }
@@ -433,6 +434,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 					op.Err = errNoKind
 				case op.kind == KindWrite && tx != nil:
 					op.Result, op.Err = op.write(tx)
+					if tx.written != nil {
+						tx.reportWritten(req.ctx, s.opts.Tracker)
+					}
 				}
 			}
 		}
@@ -455,6 +459,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	}
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
+	}
+	if t := s.opts.Tracker; t != nil && t.Active() {
+		tx.written = &writtenKeys{}
 	}
 	if s.opts.FeedRetention.On() {
 		tx.feedOps = feedBuffer() // the feed records every batch's ops

@@ -32,6 +32,9 @@ type Options struct {
 	// deleted as expired (the server attaches Redis's "expired"
 	// notification with it).
 	OnExpire func(tx *Tx, key []byte)
+	// Tracker, if set, learns the keys every write op writes (written.go):
+	// client-side caching's invalidations.
+	Tracker WriteTracker
 	// FeedRetention turns on and bounds each keyspace's change feed (feed.go); zero: no feed.
 	FeedRetention FeedRetention
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests

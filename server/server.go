@@ -79,8 +79,9 @@ const MutexredisVersion = "0.1.0"
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s := &Server{}
+	tracking := newTracker(s)
 	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
-		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention})
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention, Tracker: tracking})
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		stats:    newStats(),
 		runID:    newRunID(),
 	}
-	s.tracking = newTracker(s)
+	s.tracking = tracking
 	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	s.checkpoints.cur.lastSave = s.started
