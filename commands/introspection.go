@@ -220,7 +220,9 @@ func swapdb(c *Ctx) any {
 			return ErrDBIndex
 		}
 	}
-	return Error("ERR SWAPDB is not supported: keyspaces are stored under their names")
+	// Each keyspace has its own mutex and keyspaces never wait on each
+	// other, so no swap can be atomic across two (redis-compat.md).
+	return Error("ERR SWAPDB is not supported: each database is a keyspace with its own mutex, and a swap cannot be atomic across two")
 }
 
 func wait(c *Ctx) any {

@@ -319,6 +319,28 @@ func TestFlushAllEveryKeyspace(t *testing.T) {
 	}
 }
 
+// TestSwapDBRefused checks that a valid SWAPDB is refused with its reason
+// and changes nothing (the argument errors are compared with Redis in
+// TestIntrospectionCompareWithRedis).
+func TestSwapDBRefused(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := dialRaw(t, s.Addr)
+	c.do("SET", "k", "in-0")
+	c.do("SELECT", "1")
+	c.do("SET", "k", "in-1")
+	if got := c.do("SWAPDB", "0", "1"); !strings.HasPrefix(got, "-ERR SWAPDB is not supported: ") {
+		t.Errorf("SWAPDB 0 1: %s", got)
+	}
+	if got := c.do("GET", "k"); got != `"in-1"` {
+		t.Errorf("db 1 after a refused SWAPDB: %s", got)
+	}
+	c.do("SELECT", "0")
+	if got := c.do("GET", "k"); got != `"in-0"` {
+		t.Errorf("db 0 after a refused SWAPDB: %s", got)
+	}
+}
+
 // TestServerCommands checks TIME, WAIT, WAITAOF and CLIENT PAUSE.
 func TestServerCommands(t *testing.T) {
 	t.Parallel()
