@@ -19,10 +19,8 @@ import (
 
 func init() {
 	register(
-		&Command{Name: "keys", Arity: 2, Flags: Read, Op: keysOp,
-			Summary: "Returns all key names that match a pattern (scans the keyspace)."},
-		&Command{Name: "scan", Arity: -2, Flags: Read, OpCtx: scanOp,
-			Summary: "Iterates over the key names in the keyspace, in key order."},
+		&Command{Name: "keys", Arity: 2, Flags: Read, Op: keysOp},
+		&Command{Name: "scan", Arity: -2, Flags: Read, OpCtx: scanOp},
 	)
 }
 
