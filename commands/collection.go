@@ -62,19 +62,30 @@ func notifyEmptied(tx *mutex.Tx, key []byte, m *mutex.Meta) {
 }
 
 // elems returns every element of a collection, in order, as copies: sub
-// and (when vals) value.
+// and (when vals) value; within the reply budget.
 func elems(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool) (subs, values [][]byte, err error) {
 	subs = make([][]byte, 0, min(m.Count, 1<<16))
 	if vals {
 		values = make([][]byte, 0, cap(subs))
 	}
+	budget, fits := newReplyBudget(r), true
 	err = r.Elems(key, m, mutex.ElemRange{}, func(sub, val []byte) bool {
+		n := len(sub)
+		if vals {
+			n += len(val)
+		}
+		if fits = budget.take(n); !fits {
+			return false
+		}
 		subs = append(subs, append([]byte{}, sub...))
 		if vals {
 			values = append(values, append([]byte{}, val...))
 		}
 		return true
 	})
+	if err == nil && !fits {
+		return nil, nil, budget.err()
+	}
 	return subs, values, err
 }
 

@@ -267,8 +267,19 @@ func hgetallOp(fields, values bool) func([][]byte) (mutex.Op, any) {
 				n = 2
 			}
 			out := make([]any, 0, min(n*m.Count, 1<<16))
+			budget, fits := newReplyBudget(r), true
 			if ok {
 				err = r.Elems(key, &m, mutex.ElemRange{}, func(f, v []byte) bool {
+					n := 0
+					if fields {
+						n += len(f)
+					}
+					if values {
+						n += len(v)
+					}
+					if fits = budget.take(n); !fits {
+						return false
+					}
 					if fields {
 						out = append(out, append([]byte{}, f...))
 					}
@@ -277,6 +288,9 @@ func hgetallOp(fields, values bool) func([][]byte) (mutex.Op, any) {
 					}
 					return true
 				})
+			}
+			if err == nil && !fits {
+				return nil, budget.err()
 			}
 			if fields && values {
 				return Map(out), err

@@ -668,11 +668,18 @@ func lrangeOp(args [][]byte) (mutex.Op, any) {
 		out := make([]any, 0, min(stop-start+1, 1<<16))
 		var buf []byte
 		var ends []int
+		budget, fits := newReplyBudget(r), true
 		err = l.walk(r, start, stop, false, func(_ int64, v []byte) bool {
+			if fits = budget.take(len(v)); !fits {
+				return false
+			}
 			buf = append(buf, v...)
 			ends = append(ends, len(buf))
 			return true
 		})
+		if err == nil && !fits {
+			err = budget.err()
+		}
 		if err != nil {
 			return nil, err
 		}

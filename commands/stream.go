@@ -191,6 +191,15 @@ func entryReply(e mutex.StreamEntry) []any {
 	return []any{idReply(e.ID), fields}
 }
 
+// entrySize is what an entry costs a reply budget: its fields and ID.
+func entrySize(e mutex.StreamEntry) int {
+	n := 32
+	for _, f := range e.Fields {
+		n += len(f) + replySlotBytes
+	}
+	return n
+}
+
 // openStream opens key's stream inside an op, answering WRONGTYPE as an
 // error value.
 func openStream(r *mutex.Reader, key []byte) (*mutex.Stream, bool, error) {
@@ -245,10 +254,17 @@ func xrangeOp(rev bool) func([][]byte) (mutex.Op, any) {
 				return NullArray{}, nil
 			}
 			out := []any{}
+			budget, fits := newReplyBudget(r), true
 			err = r.StreamRange(st, start, end, rev, func(e mutex.StreamEntry) bool {
+				if fits = budget.take(entrySize(e)); !fits {
+					return false
+				}
 				out = append(out, entryReply(e))
 				return count < 0 || int64(len(out)) < count
 			})
+			if err == nil && !fits {
+				return nil, budget.err()
+			}
 			return out, err
 		}), nil
 	}

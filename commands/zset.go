@@ -377,14 +377,21 @@ func zcollect(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange, o
 	if limit == 0 {
 		return nil, nil
 	}
+	budget, fits := newReplyBudget(r), true
 	err := zwalkScores(r, key, m, rng, func(member []byte, score float64) bool {
 		if offset > 0 {
 			offset--
 			return true
 		}
+		if fits = budget.take(len(member) + 8); !fits {
+			return false
+		}
 		items = append(items, zitem{bytes.Clone(member), score})
 		return limit < 0 || int64(len(items)) < limit
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return items, err
 }
 
@@ -394,14 +401,21 @@ func zcollectLex(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange
 	if limit == 0 {
 		return nil, nil
 	}
+	budget, fits := newReplyBudget(r), true
 	err := r.Elems(key, m, rng, func(sub, val []byte) bool {
 		if offset > 0 {
 			offset--
 			return true
 		}
+		if fits = budget.take(len(sub) + 8); !fits {
+			return false
+		}
 		items = append(items, zitem{bytes.Clone(sub[1:]), zdecodeScore(val)})
 		return limit < 0 || int64(len(items)) < limit
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return items, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -794,6 +795,69 @@ func TestLimitsQueryBufferLimit(t *testing.T) {
 		raddr, _ := secRealRedis(t, "--client-query-buffer-limit", "1mb")
 		if got, closed := limExchange(t, raddr, input); got != "" || !closed {
 			t.Errorf("redis: got %q (closed %v)", got, closed)
+		}
+	}
+}
+
+// TestReplyBounded: a read that would copy out more of a collection than
+// client-output-buffer-limit normal's hard limit answers an error instead
+// of building the reply, and harms nothing; smaller reads of the same
+// collections work, and the limit is CONFIG SET as in Redis (its CONFIG
+// GET form compared with redis-server's).
+func TestReplyBounded(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--client-output-buffer-limit", "normal 100kb 0 0")
+	c := dialRaw(t, s.Addr)
+	big := strings.Repeat("v", 200)
+	for i := 0; i < 1000; i++ {
+		n := strconv.Itoa(i)
+		c.send("HSET", "h", "f"+n, big)
+		c.send("SADD", "s", big+n)
+		c.send("RPUSH", "l", big)
+		c.send("ZADD", "z", n, big+n)
+		c.send("XADD", "x", "*", "f", big)
+	}
+	for i := 0; i < 5000; i++ {
+		if r := c.read(); strings.HasPrefix(r, "-") {
+			t.Fatalf("filling: %s", r)
+		}
+	}
+	const tooLarge = "-ERR reply exceeds client-output-buffer-limit normal (102400 bytes)"
+	for _, cmd := range [][]string{
+		{"HGETALL", "h"}, {"HVALS", "h"}, {"SMEMBERS", "s"}, {"LRANGE", "l", "0", "-1"},
+		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
+	} {
+		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
+			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
+		}
+	}
+	for _, cmd := range [][]string{
+		{"LRANGE", "l", "0", "9"}, {"ZRANGE", "z", "0", "9"}, {"XRANGE", "x", "-", "+", "COUNT", "10"}, {"HKEYS", "h"},
+	} {
+		if got := c.do(cmd...); !strings.HasPrefix(got, "[") {
+			t.Errorf("%q: %.100s, want an array", cmd, got)
+		}
+	}
+	if got := c.do("HLEN", "h"); got != ":1000" {
+		t.Errorf("HLEN after refused replies: %s", got)
+	}
+	if got := c.do("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"); got != "+OK" {
+		t.Fatalf("CONFIG SET: %s", got)
+	}
+	if got := c.do("HGETALL", "h"); !strings.HasPrefix(got, "[") {
+		t.Errorf("HGETALL without a limit: %.100s", got)
+	}
+	theirs := dialRaw(t, realRedis(t))
+	for _, v := range []string{"normal 100kb 0 0", "normal 1mb 0 0 pubsub 4mb 1mb 5", "pubsub 1mb 0 0"} {
+		for _, x := range []*rconn{c, theirs} {
+			x.do("CONFIG", "SET", "client-output-buffer-limit", v)
+		}
+		// Replica limits differ (there are no replicas here): not compared.
+		slave := regexp.MustCompile(` slave \d+ \d+ \d+`)
+		got := slave.ReplaceAllString(c.do("CONFIG", "GET", "client-output-buffer-limit"), "")
+		want := slave.ReplaceAllString(theirs.do("CONFIG", "GET", "client-output-buffer-limit"), "")
+		if got != want {
+			t.Errorf("CONFIG GET after SET %q:\n mutexredis: %s\n redis:      %s", v, got, want)
 		}
 	}
 }

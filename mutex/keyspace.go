@@ -337,7 +337,7 @@ func (k *Keyspace) readPhase() {
 	}
 	s := k.store
 	s.dbMu.RLock()
-	r := Reader{ks: k.name, prefix: k.prefix, end: k.end, rec: rec, reuseIter: true, now: s.now()}
+	r := Reader{ks: k.name, prefix: k.prefix, end: k.end, rec: rec, reuseIter: true, now: s.now(), maxReply: s.maxReply()}
 	// The database's view of this keyspace changes only in its own write
 	// phases, which never overlap a read phase: it is one unchanging state.
 	var err error
@@ -448,7 +448,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{
-		Reader:  Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
+		Reader:  Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now(), maxReply: s.maxReply()},
 		b:       b,
 		watches: &k.watches,
 		lastSeq: k.lastSeq.Load(),

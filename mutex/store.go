@@ -35,6 +35,9 @@ type Options struct {
 	// Tracker, if set, learns the keys every write op writes (written.go):
 	// client-side caching's invalidations.
 	Tracker WriteTracker
+	// MaxReplyBytes, if set, is read once per phase: the bytes one op may
+	// collect for its reply (Reader.MaxReply; 0: no limit).
+	MaxReplyBytes func() int64
 	// FeedRetention turns on and bounds each keyspace's change feed (feed.go); zero: no feed.
 	FeedRetention FeedRetention
 	// FS is the filesystem Pebble uses; nil means the OS filesystem. Tests

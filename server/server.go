@@ -81,7 +81,8 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s := &Server{}
 	tracking := newTracker(s)
 	store, err := mutex.Open(cfg.Dir, mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
-		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention, Tracker: tracking})
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention, Tracker: tracking,
+		MaxReplyBytes: cfg.maxReplyBytes})
 	if err != nil {
 		return nil, err
 	}
