@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/mutexredis/mutexredis/glob"
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
@@ -150,56 +149,6 @@ func separator(last, next []byte) []byte {
 	return next[:min(n+1, len(next))]
 }
 
-// scanArgs are HSCAN/SSCAN's cursor and options.
-type scanArgs struct {
-	cursor   uint64
-	pattern  string
-	count    int
-	noValues bool
-	bad      any          // an option error: Redis reports it only for an existing key
-	cursors  *ScanCursors // where long resume points are kept (the keyspace's)
-}
-
-// parseScanArgs parses "cursor [MATCH pattern] [COUNT count] [NOVALUES]"
-// (NOVALUES when hash). An invalid cursor is an error at once, as in Redis;
-// option errors are kept in bad, since Redis checks the key first.
-func parseScanArgs(args [][]byte, hash bool) (scanArgs, any) {
-	s := scanArgs{pattern: "*", count: defaultScanCount}
-	c, ok := parseCursor(args[0])
-	if !ok {
-		return s, Error("ERR invalid cursor")
-	}
-	s.cursor = c
-	for i := 1; i < len(args); i++ {
-		switch {
-		case hash && isOption(args[i], "NOVALUES"):
-			s.noValues = true
-		case i+1 >= len(args):
-			s.bad = ErrSyntax
-			return s, nil
-		case isOption(args[i], "MATCH"):
-			i++
-			s.pattern = string(args[i])
-		case isOption(args[i], "COUNT"):
-			i++
-			n, ok := ParseInt(args[i])
-			if !ok {
-				s.bad = ErrNotInteger
-				return s, nil
-			}
-			if n < 1 {
-				s.bad = ErrSyntax
-				return s, nil
-			}
-			s.count = int(min(n, 1<<20))
-		default:
-			s.bad = ErrSyntax
-			return s, nil
-		}
-	}
-	return s, nil
-}
-
 // parseCursor reads a cursor as Redis does (strtoul, no leading space):
 // an optional sign (a negative number wraps around), decimal digits, within
 // 64 bits; the empty string is 0.
@@ -255,7 +204,7 @@ func scanColl(r *mutex.Reader, key []byte, t mutex.Type, s scanArgs, withValues 
 		}
 		seen++
 		last = append(last[:0], sub...)
-		if s.pattern == "*" || glob.Match(s.pattern, string(sub)) {
+		if s.match(sub) {
 			out = append(out, append([]byte{}, sub...))
 			if withValues {
 				out = append(out, append([]byte{}, val...))

@@ -500,7 +500,7 @@ func hrandfieldOp(args [][]byte) (mutex.Op, any) { return randomMemberOp(args, m
 
 func hscanOp(c *Ctx) (mutex.Op, any) {
 	key := c.Args[1]
-	s, bad := parseScanArgs(c.Args[2:], true)
+	s, bad := parseScanArgs(c.Args[2:], scanNoValues)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}

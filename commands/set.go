@@ -444,7 +444,7 @@ func setStoreOp(op setAlgebra, event string) func([][]byte) (mutex.Op, any) {
 
 func sscanOp(c *Ctx) (mutex.Op, any) {
 	key := c.Args[1]
-	s, bad := parseScanArgs(c.Args[2:], false)
+	s, bad := parseScanArgs(c.Args[2:], 0)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}

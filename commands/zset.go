@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mutexredis/mutexredis/glob"
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
@@ -1666,61 +1665,58 @@ func zintercardOp(args [][]byte) (mutex.Op, any) {
 const zscanSmall = 128
 
 func zscanOp(c *Ctx) (mutex.Op, any) {
-	args, cursors := c.Args, cursorsOf(c.Client)
-	key := args[1]
-	cursor, err := strconv.ParseUint(string(args[2]), 10, 64)
-	if err != nil {
-		return mutex.Op{}, Error("ERR invalid cursor")
-	}
-	var after []byte
-	if cursor != 0 {
-		var ok bool
-		if after, ok = cursors.load(cursor); !ok {
-			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
-		}
-	}
-	pattern, count, bad := parseMatchCount(args[3:], nil)
+	key := c.Args[1]
+	s, bad := parseScanArgs(c.Args[2:], 0)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
-	match := func(member []byte) bool { return pattern == "*" || glob.Match(pattern, string(member)) }
+	s.cursors = cursorsOf(c.Client)
 	return zread(func(r *mutex.Reader) (any, error) {
 		m, ok, err := zlookup(r, key)
 		if !ok || err != nil {
 			return []any{"0", []any{}}, err
 		}
+		if s.bad != nil {
+			return s.bad, nil
+		}
+		start, bad := decodeCursor(s.cursors, s.cursor)
+		if bad != nil {
+			return bad, nil
+		}
 		out := []any{}
-		if cursor == 0 && m.Count <= zscanSmall {
+		if s.cursor == 0 && m.Count <= zscanSmall {
 			err := zwalkScores(r, key, &m, zscoreFamily, func(member []byte, score float64) bool {
-				if match(member) {
+				if s.match(member) {
 					out = append(out, bytes.Clone(member), FormatDouble(score)) // strings, in RESP3 too
 				}
 				return true
 			})
 			return []any{"0", out}, err
 		}
+		// Larger sets page in member order, with HSCAN's cursors.
 		rng := zmemberFamily
-		if after != nil {
-			rng.Start = append(zmemberSub(after), 0)
+		if start != nil {
+			rng.Start = zmemberSub(start)
 		}
-		var last []byte
-		seen, more := 0, false
+		var last, next []byte
+		seen := 0
 		err = r.Elems(key, &m, rng, func(sub, val []byte) bool {
-			if seen == count {
-				more = true
+			member := sub[1:]
+			if seen == s.count {
+				next = bytes.Clone(member)
 				return false
 			}
 			seen++
-			last = append(last[:0], sub[1:]...)
-			if match(sub[1:]) {
-				out = append(out, bytes.Clone(sub[1:]), FormatDouble(zdecodeScore(val)))
+			last = append(last[:0], member...)
+			if s.match(member) {
+				out = append(out, bytes.Clone(member), FormatDouble(zdecodeScore(val)))
 			}
 			return true
 		})
-		next := "0"
-		if more {
-			next = strconv.FormatUint(cursors.save(bytes.Clone(last)), 10)
+		cursor := "0"
+		if next != nil {
+			cursor = strconv.FormatUint(encodeBound(s.cursors, separator(last, next)), 10)
 		}
-		return []any{next, out}, err
+		return []any{cursor, out}, err
 	}), nil
 }
