@@ -1180,17 +1180,88 @@ func xpendingOp(args [][]byte) (mutex.Op, any) {
 	}), nil
 }
 
-// claimPending moves the pending entry p to consumer (creating it),
-// shared by XCLAIM and XAUTOCLAIM.
-func claimPending(tx *mutex.Tx, st *mutex.Stream, group, consumer []byte, p mutex.StreamPending, madeConsumer *bool) error {
-	if !*madeConsumer {
-		*madeConsumer = true
-		if _, err := touchConsumer(tx, st, group, consumer, true); err != nil {
+// claimer is XCLAIM's and XAUTOCLAIM's one loop: it claims pending
+// entries for a consumer, one at a time, and announces what it did.
+type claimer struct {
+	tx                   *mutex.Tx
+	st                   *mutex.Stream
+	key, group, consumer []byte
+	minIdle              int64 // skip entries delivered more recently (ms)
+	delivery             int64 // the claimed entries' new delivery time
+	retry                int64 // their delivery count; -1: one more (unless justid)
+	force, justid        bool
+	out                  []any    // what was claimed: entries, or IDs when justid
+	claimed              [][]byte // group, consumer, IDs: the xclaim event
+	gone                 [][]byte // group, IDs of entries no longer in the stream: the xack event
+	made                 bool     // the consumer exists
+}
+
+func newClaimer(tx *mutex.Tx, st *mutex.Stream, key, group, consumer []byte) *claimer {
+	return &claimer{tx: tx, st: st, key: key, group: group, consumer: consumer, delivery: tx.Now(), retry: -1,
+		out: []any{}, claimed: [][]byte{group, consumer}, gone: [][]byte{group}}
+}
+
+// claim tries the pending entry p of id (found false: there is none, and
+// FORCE makes one). A pending entry whose stream entry was deleted is
+// dropped, as Redis does.
+func (c *claimer) claim(id mutex.StreamID, p mutex.StreamPending, found bool) error {
+	e, exists, err := c.tx.StreamEntryAt(c.st, id)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if found {
+			if err := c.tx.DelStreamPending(c.st, c.group, id); err != nil {
+				return err
+			}
+			c.gone = append(c.gone, idReply(id))
+		}
+		return nil
+	}
+	if !found {
+		if !c.force {
+			return nil
+		}
+		p = mutex.StreamPending{ID: id}
+	} else if c.minIdle > 0 && c.tx.Now()-p.DeliveryTime < c.minIdle {
+		return nil
+	}
+	p.DeliveryTime = c.delivery
+	if c.retry >= 0 {
+		p.Deliveries = c.retry
+	} else if !c.justid {
+		p.Deliveries++
+	}
+	if !c.made {
+		c.made = true
+		if _, err := touchConsumer(c.tx, c.st, c.group, c.consumer, true); err != nil {
 			return err
 		}
 	}
-	p.Consumer = consumer
-	return tx.PutStreamPending(st, group, p)
+	p.Consumer = c.consumer
+	if err := c.tx.PutStreamPending(c.st, c.group, p); err != nil {
+		return err
+	}
+	c.claimed = append(c.claimed, idReply(id))
+	if c.justid {
+		c.out = append(c.out, idReply(id))
+	} else {
+		c.out = append(c.out, entryReply(e))
+	}
+	return nil
+}
+
+// emit announces the claims and the dropped entries in the writes event.
+func (c *claimer) emit() {
+	if c.st.Feed {
+		return
+	}
+	if len(c.claimed) > 2 {
+		c.tx.Emit(mutex.Access{Op: "xclaim", Key: c.key, Items: c.claimed})
+	}
+	if len(c.gone) > 1 {
+		c.tx.Emit(mutex.Access{Op: "xack", Key: c.key, Items: c.gone})
+	}
 }
 
 func xclaimOp(args [][]byte) (mutex.Op, any) {
@@ -1222,17 +1293,18 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 			ids = append(ids, id)
 		}
 		now := tx.Now()
-		retry, delivery := int64(-1), int64(-1)
-		var force, justid bool
+		cl := newClaimer(tx, st, key, group, consumer)
+		cl.minIdle = minIdle
+		delivery := int64(-1)
 		var lastID mutex.StreamID
 		for ; j < len(args); j++ {
 			more := len(args) - 1 - j
 			a := args[j]
 			switch {
 			case isOption(a, "FORCE"):
-				force = true
+				cl.force = true
 			case isOption(a, "JUSTID"):
-				justid = true
+				cl.justid = true
 			case isOption(a, "IDLE") && more > 0:
 				j++
 				n, ok := ParseInt(args[j])
@@ -1253,7 +1325,7 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 				if !ok {
 					return Error("ERR Invalid RETRYCOUNT option argument for XCLAIM"), nil
 				}
-				retry = n
+				cl.retry = n
 			case isOption(a, "LASTID") && more > 0:
 				j++
 				id, ok := parseStrictID(args[j])
@@ -1271,62 +1343,20 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 				return nil, err
 			}
 		}
-		if delivery < 0 || delivery > now {
-			delivery = now
+		if delivery >= 0 && delivery <= now {
+			cl.delivery = delivery
 		}
-		out := []any{}
-		claimed := [][]byte{group, consumer}
-		gone := [][]byte{group}
-		made := false
 		for _, id := range ids {
 			p, found, err := tx.StreamPendingGet(st, group, id)
 			if err != nil {
 				return nil, err
 			}
-			e, exists, err := tx.StreamEntryAt(st, id)
-			if err != nil {
+			if err := cl.claim(id, p, found); err != nil {
 				return nil, err
 			}
-			if !exists {
-				if found {
-					if err := tx.DelStreamPending(st, group, id); err != nil {
-						return nil, err
-					}
-					gone = append(gone, idReply(id))
-				}
-				continue
-			}
-			if !found {
-				if !force {
-					continue
-				}
-				p = mutex.StreamPending{ID: id}
-			} else if minIdle > 0 && now-p.DeliveryTime < minIdle {
-				continue
-			}
-			p.DeliveryTime = delivery
-			if retry >= 0 {
-				p.Deliveries = retry
-			} else if !justid {
-				p.Deliveries++
-			}
-			if err := claimPending(tx, st, group, consumer, p, &made); err != nil {
-				return nil, err
-			}
-			claimed = append(claimed, idReply(id))
-			if justid {
-				out = append(out, idReply(id))
-			} else {
-				out = append(out, entryReply(e))
-			}
 		}
-		if len(claimed) > 2 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xclaim", Key: key, Items: claimed})
-		}
-		if len(gone) > 1 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xack", Key: key, Items: gone})
-		}
-		return out, nil
+		cl.emit()
+		return cl.out, nil
 	}), nil
 }
 
@@ -1372,7 +1402,6 @@ func xautoclaimOp(args [][]byte) (mutex.Op, any) {
 				return ErrSyntax, nil
 			}
 		}
-		now := tx.Now()
 		attempts := count * 10
 		// The pending entries it may look at, and the one after them.
 		var pend []mutex.StreamPending
@@ -1384,51 +1413,23 @@ func xautoclaimOp(args [][]byte) (mutex.Op, any) {
 			return nil, err
 		}
 		next := mutex.StreamID{}
-		claimed, deleted := []any{}, []any{}
-		items := [][]byte{group, consumer}
-		gone := [][]byte{group}
-		made := false
+		cl := newClaimer(tx, st, key, group, consumer)
+		cl.minIdle, cl.justid = minIdle, justid
 		for i, p := range pend {
-			if int64(i) == attempts || int64(len(claimed)) == count {
+			if int64(i) == attempts || int64(len(cl.out)) == count {
 				next = p.ID
 				break
 			}
-			e, exists, err := tx.StreamEntryAt(st, p.ID)
-			if err != nil {
+			if err := cl.claim(p.ID, p, true); err != nil {
 				return nil, err
 			}
-			if !exists {
-				if err := tx.DelStreamPending(st, group, p.ID); err != nil {
-					return nil, err
-				}
-				deleted = append(deleted, idReply(p.ID))
-				gone = append(gone, idReply(p.ID))
-				continue
-			}
-			if minIdle > 0 && now-p.DeliveryTime < minIdle {
-				continue
-			}
-			p.DeliveryTime = now
-			if !justid {
-				p.Deliveries++
-			}
-			if err := claimPending(tx, st, group, consumer, p, &made); err != nil {
-				return nil, err
-			}
-			items = append(items, idReply(p.ID))
-			if justid {
-				claimed = append(claimed, idReply(p.ID))
-			} else {
-				claimed = append(claimed, entryReply(e))
-			}
 		}
-		if len(items) > 2 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xclaim", Key: key, Items: items})
+		cl.emit()
+		deleted := make([]any, len(cl.gone)-1)
+		for i, id := range cl.gone[1:] {
+			deleted[i] = id
 		}
-		if len(gone) > 1 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xack", Key: key, Items: gone})
-		}
-		return []any{idReply(next), claimed, deleted}, nil
+		return []any{idReply(next), cl.out, deleted}, nil
 	}), nil
 }
 
