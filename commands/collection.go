@@ -61,20 +61,23 @@ func notifyEmptied(tx *mutex.Tx, key []byte, m *mutex.Meta) {
 }
 
 // elems returns every element of a collection, in order, as copies: sub
-// and (when vals) value; within the reply budget.
-func elems(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool) (subs, values [][]byte, err error) {
+// and (when vals) value; within budget when they are a reply (nil: they
+// are not).
+func elems(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool, budget *replyBudget) (subs, values [][]byte, err error) {
 	subs = make([][]byte, 0, min(m.Count, 1<<16))
 	if vals {
 		values = make([][]byte, 0, cap(subs))
 	}
-	budget, fits := newReplyBudget(r), true
+	fits := true
 	err = r.Elems(key, m, mutex.ElemRange{}, func(sub, val []byte) bool {
 		n := len(sub)
 		if vals {
 			n += len(val)
 		}
-		if fits = budget.take(n); !fits {
-			return false
+		if budget != nil {
+			if fits = budget.take(n); !fits {
+				return false
+			}
 		}
 		subs = append(subs, append([]byte{}, sub...))
 		if vals {
@@ -249,7 +252,7 @@ func newPicker(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool) (*randomPi
 	p := &randomPicker{r: r, key: key, m: m, vals: vals}
 	if m.Count <= smallRandom {
 		var err error
-		p.all, p.allVals, err = elems(r, key, m, vals)
+		p.all, p.allVals, err = elems(r, key, m, vals, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +277,7 @@ func (p *randomPicker) one() (sub, val []byte, err error) {
 func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 	if !p.loaded && int64(n)*3 > p.m.Count {
 		// Most of the collection: read it all and drop the rest at random.
-		if p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals); err != nil {
+		if p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals, nil); err != nil {
 			return nil, nil, err
 		}
 		p.loaded = true
@@ -293,7 +296,7 @@ func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 	seen := make(map[string]bool, n)
 	for tries := 0; len(subs) < n; tries++ {
 		if tries > 8*n+64 { // a skewed walk: fall back to reading everything
-			p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals)
+			p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals, nil)
 			if err != nil {
 				return nil, nil, err
 			}

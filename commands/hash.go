@@ -454,38 +454,54 @@ func randomReply(r *mutex.Reader, key []byte, m *mutex.Meta, a randomArgs) (any,
 	if a.count == 0 {
 		return out, nil
 	}
-	add := func(s, v []byte) {
+	// A negative count repeats elements: the reply is bounded by the
+	// budget, not by the collection.
+	budget := newReplyBudget(r)
+	add := func(s, v []byte) bool {
+		if !budget.take(len(s) + len(v)) {
+			return false
+		}
 		out = append(out, s)
 		if a.withValues {
 			out = append(out, v)
 		}
+		return true
 	}
-	if a.count >= m.Count {
-		subs, vals, err := elems(r, key, m, a.withValues)
-		for i, s := range subs {
-			add(s, valueAt(vals, i))
+	var subs, vals [][]byte
+	var err error
+	switch {
+	case a.count >= m.Count:
+		subs, vals, err = elems(r, key, m, a.withValues, nil) // add() bounds them
+	case a.count < 0:
+		p, err := newPicker(r, key, m, a.withValues)
+		if err != nil {
+			return nil, err
 		}
-		return out, err
-	}
-	p, err := newPicker(r, key, m, a.withValues)
-	if err != nil {
-		return nil, err
-	}
-	if a.count < 0 {
 		for i := int64(0); i < -a.count; i++ {
 			s, v, err := p.one()
 			if err != nil {
 				return nil, err
 			}
-			add(s, v)
+			if !add(s, v) {
+				return nil, budget.err()
+			}
 		}
 		return out, nil
+	default:
+		var p *randomPicker
+		if p, err = newPicker(r, key, m, a.withValues); err == nil {
+			subs, vals, err = p.distinct(int(a.count))
+		}
 	}
-	subs, vals, err := p.distinct(int(a.count))
+	if err != nil {
+		return nil, err
+	}
 	for i, s := range subs {
-		add(s, valueAt(vals, i))
+		if !add(s, valueAt(vals, i)) {
+			return nil, budget.err()
+		}
 	}
-	return out, err
+	return out, nil
 }
 
 func valueAt(vals [][]byte, i int) []byte {

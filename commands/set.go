@@ -137,7 +137,8 @@ func smembersOp(args [][]byte) (mutex.Op, any) {
 		if !ok || err != nil {
 			return Set{}, err
 		}
-		subs, _, err := elems(r, key, &m, false)
+		budget := newReplyBudget(r)
+		subs, _, err := elems(r, key, &m, false, &budget)
 		return bytesSet(subs), err
 	}), nil
 }
@@ -179,7 +180,8 @@ func spopOp(args [][]byte) (mutex.Op, any) {
 		}
 		var popped [][]byte
 		if count >= m.Count {
-			if popped, _, err = elems(&tx.Reader, key, &m, false); err != nil {
+			budget := newReplyBudget(&tx.Reader)
+			if popped, _, err = elems(&tx.Reader, key, &m, false, &budget); err != nil {
 				return nil, err
 			}
 		} else {

@@ -1311,9 +1311,13 @@ func zpickRanks(r *mutex.Reader, key []byte, m *mutex.Meta, ranks []int64) ([]zi
 	slices.SortFunc(order, func(a, b int) int { return int(ranks[a] - ranks[b]) })
 	out := make([]zitem, len(ranks))
 	next, rank := 0, int64(0)
+	budget, fits := newReplyBudget(r), true // ranks may repeat: each copy is a reply's
 	err := zwalkScores(r, key, m, zscoreFamily, func(member []byte, score float64) bool {
 		var it *zitem
 		for next < len(order) && ranks[order[next]] == rank {
+			if fits = budget.take(len(member) + 8); !fits {
+				return false
+			}
 			if it == nil {
 				it = &zitem{bytes.Clone(member), score}
 			}
@@ -1323,6 +1327,9 @@ func zpickRanks(r *mutex.Reader, key []byte, m *mutex.Meta, ranks []int64) ([]zi
 		rank++
 		return next < len(order)
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return out[:next], err
 }
 

@@ -826,6 +826,8 @@ func TestReplyBounded(t *testing.T) {
 	for _, cmd := range [][]string{
 		{"HGETALL", "h"}, {"HVALS", "h"}, {"SMEMBERS", "s"}, {"LRANGE", "l", "0", "-1"},
 		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
+		{"HRANDFIELD", "h", "-2000", "WITHVALUES"}, {"SRANDMEMBER", "s", "-2000"}, {"ZRANDMEMBER", "z", "-2000"},
+		{"HRANDFIELD", "h", "900", "WITHVALUES"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
 			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
@@ -833,6 +835,7 @@ func TestReplyBounded(t *testing.T) {
 	}
 	for _, cmd := range [][]string{
 		{"LRANGE", "l", "0", "9"}, {"ZRANGE", "z", "0", "9"}, {"XRANGE", "x", "-", "+", "COUNT", "10"}, {"HKEYS", "h"},
+		{"HRANDFIELD", "h", "-20", "WITHVALUES"}, {"SRANDMEMBER", "s", "-20"}, {"ZRANDMEMBER", "z", "-20"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, "[") {
 			t.Errorf("%q: %.100s, want an array", cmd, got)

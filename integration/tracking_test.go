@@ -120,7 +120,7 @@ var trackingScripts = []struct {
 		tc("GET", "trk:m"), tw("MULTI"), tw("SET", "trk:m", "1"), tw("EVAL", "return redis.call('del', 'trk:m')", "0"), tw("EXEC"), syncC,
 		tc("GET", "trk:own2"), tc("EVAL", "return redis.call('set', KEYS[1], 'z')", "1", "trk:own2").replies(2), syncC,
 		tc("GET", "trk:h"), tw("HSET", "trk:h", "a", "1", "b", "2"), syncC,
-		tc("GET", "trk:l"), tw("RPUSH", "trk:l", "a"), tc("GET", "trk:l"), tw("LPOP", "trk:l"), syncC,
+		tc("GET", "trk:l"), tw("RPUSH", "trk:l", "a"), tc("GET", "trk:l").replies(2), tw("LPOP", "trk:l"), syncC,
 	}},
 	{"resp2 redirect", true, []trackStep{
 		tr("SUBSCRIBE", "__redis__:invalidate"), trackStep{who: "c redirect"},
