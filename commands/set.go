@@ -263,12 +263,21 @@ func setOperands(r *mutex.Reader, keys [][]byte) ([]*mutex.Meta, error) {
 }
 
 // setAlgebra computes a set operation over keys; limit > 0 stops an
-// intersection once it has that many members.
-type setAlgebra func(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) ([][]byte, error)
+// intersection once it has that many members; a result that is a reply
+// stays within budget (nil for one that is stored).
+type setAlgebra func(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64, budget *replyBudget) ([][]byte, error)
+
+// keep adds a copy of member to out, unless it passes budget.
+func keep(out [][]byte, member []byte, budget *replyBudget) ([][]byte, bool) {
+	if budget != nil && !budget.take(len(member)) {
+		return out, false
+	}
+	return append(out, append([]byte{}, member...)), true
+}
 
 // setInter walks the smallest set and keeps the members every other set
 // has.
-func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) ([][]byte, error) {
+func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64, budget *replyBudget) ([][]byte, error) {
 	small := 0
 	for i, m := range sets {
 		if m == nil {
@@ -294,7 +303,11 @@ func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) (
 				return true
 			}
 		}
-		out = append(out, append([]byte{}, s...))
+		var fits bool
+		if out, fits = keep(out, s, budget); !fits {
+			ierr = budget.err()
+			return false
+		}
 		return limit <= 0 || int64(len(out)) < limit
 	})
 	if err == nil {
@@ -304,9 +317,10 @@ func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) (
 }
 
 // setUnion merges the members of every set, in order.
-func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]byte, error) {
+func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64, budget *replyBudget) ([][]byte, error) {
 	var out [][]byte
 	seen := map[string]bool{}
+	fits := true
 	for i, m := range sets {
 		if m == nil {
 			continue
@@ -314,10 +328,13 @@ func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]
 		err := r.Elems(keys[i], m, mutex.ElemRange{}, func(s, _ []byte) bool {
 			if !seen[string(s)] {
 				seen[string(s)] = true
-				out = append(out, append([]byte{}, s...))
+				out, fits = keep(out, s, budget)
 			}
-			return true
+			return fits
 		})
+		if err == nil && !fits {
+			err = budget.err()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +344,7 @@ func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]
 }
 
 // setDiff keeps the members of the first set that no other set has.
-func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]byte, error) {
+func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64, budget *replyBudget) ([][]byte, error) {
 	if sets[0] == nil {
 		return nil, nil
 	}
@@ -347,8 +364,11 @@ func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]b
 				return true
 			}
 		}
-		out = append(out, append([]byte{}, s...))
-		return true
+		var fits bool
+		if out, fits = keep(out, s, budget); !fits {
+			ierr = budget.err()
+		}
+		return fits
 	})
 	if err == nil {
 		err = ierr
@@ -365,7 +385,8 @@ func setAlgebraOp(op setAlgebra) func([][]byte) (mutex.Op, any) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := op(r, keys, sets, 0)
+			budget := newReplyBudget(r)
+			out, err := op(r, keys, sets, 0, &budget)
 			return bytesSet(out), err
 		}), nil
 	}
@@ -397,7 +418,7 @@ func sintercardOp(args [][]byte) (mutex.Op, any) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := setInter(r, keys, sets, limit)
+		out, err := setInter(r, keys, sets, limit, nil)
 		return int64(len(out)), err
 	}), nil
 }
@@ -413,7 +434,7 @@ func setStoreOp(op setAlgebra, event string) func([][]byte) (mutex.Op, any) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := op(&tx.Reader, keys, sets, 0)
+			out, err := op(&tx.Reader, keys, sets, 0, nil)
 			if err != nil {
 				return nil, err
 			}

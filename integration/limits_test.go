@@ -827,7 +827,7 @@ func TestReplyBounded(t *testing.T) {
 		{"HGETALL", "h"}, {"HVALS", "h"}, {"SMEMBERS", "s"}, {"LRANGE", "l", "0", "-1"},
 		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
 		{"HRANDFIELD", "h", "-2000", "WITHVALUES"}, {"SRANDMEMBER", "s", "-2000"}, {"ZRANDMEMBER", "z", "-2000"},
-		{"HRANDFIELD", "h", "900", "WITHVALUES"},
+		{"HRANDFIELD", "h", "900", "WITHVALUES"}, {"SUNION", "s", "nokey"}, {"SINTER", "s", "s"}, {"SDIFF", "s", "nokey"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
 			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
@@ -840,6 +840,9 @@ func TestReplyBounded(t *testing.T) {
 		if got := c.do(cmd...); !strings.HasPrefix(got, "[") {
 			t.Errorf("%q: %.100s, want an array", cmd, got)
 		}
+	}
+	if got := c.do("SUNIONSTORE", "s2", "s", "nokey"); got != ":1000" { // a stored result is no reply
+		t.Errorf("SUNIONSTORE: %s", got)
 	}
 	if got := c.do("HLEN", "h"); got != ":1000" {
 		t.Errorf("HLEN after refused replies: %s", got)
