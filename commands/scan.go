@@ -28,12 +28,19 @@ func keysOp(args [][]byte) (mutex.Op, any) {
 	pattern := string(args[1])
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		keys := []any{}
+		budget, fits := newReplyBudget(r), true
 		err := r.Scan(nil, func(key []byte, _ mutex.Type) bool {
 			if pattern == "*" || glob.Match(pattern, string(key)) {
+				if fits = budget.take(len(key)); !fits {
+					return false
+				}
 				keys = append(keys, bytes.Clone(key))
 			}
 			return true
 		})
+		if err == nil && !fits {
+			return nil, budget.err()
+		}
 		return keys, err
 	}), nil
 }

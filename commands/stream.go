@@ -722,6 +722,7 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 	resolved := false
 	attempt := func(r *mutex.Reader) (any, bool, error) {
 		var out []any
+		budget, fits := newReplyBudget(r), true
 		for i, key := range ra.keys {
 			st, ok, err := r.OpenStream(key)
 			if err != nil {
@@ -751,9 +752,15 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 				}
 			} else if start, ok := after[i].Next(); ok {
 				err = r.StreamRange(st, start, mutex.MaxStreamID, false, func(e mutex.StreamEntry) bool {
+					if fits = budget.take(entrySize(e)); !fits {
+						return false
+					}
 					entries = append(entries, entryReply(e))
 					return ra.count == 0 || int64(len(entries)) < ra.count
 				})
+				if err == nil && !fits {
+					return budget.err(), true, nil
+				}
 				if err != nil {
 					return nil, false, err
 				}
@@ -904,6 +911,10 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 		}
 		var out []any
 		now := tx.Now()
+		// Past the reply budget, fewer new entries are delivered (as a
+		// COUNT would): an error after the first stream's deliveries would
+		// leave them pending and unseen.
+		budget := newReplyBudget(&tx.Reader)
 		for i, key := range ra.keys {
 			st, g := targets[i].st, targets[i].g
 			var entries []any
@@ -955,6 +966,9 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 			var got []mutex.StreamEntry
 			if ok {
 				err := tx.StreamRange(st, start, mutex.MaxStreamID, false, func(e mutex.StreamEntry) bool {
+					if !budget.take(entrySize(e)) && (len(got) > 0 || len(out) > 0) {
+						return false // at least one entry, so a consumer always moves on
+					}
 					got = append(got, e)
 					return ra.count == 0 || int64(len(got)) < ra.count
 				})

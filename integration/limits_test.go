@@ -816,8 +816,9 @@ func TestReplyBounded(t *testing.T) {
 		c.send("RPUSH", "l", big)
 		c.send("ZADD", "z", n, big+n)
 		c.send("XADD", "x", "*", "f", big)
+		c.send("SET", big+n, "v")
 	}
-	for i := 0; i < 5000; i++ {
+	for i := 0; i < 6000; i++ {
 		if r := c.read(); strings.HasPrefix(r, "-") {
 			t.Fatalf("filling: %s", r)
 		}
@@ -828,6 +829,7 @@ func TestReplyBounded(t *testing.T) {
 		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
 		{"HRANDFIELD", "h", "-2000", "WITHVALUES"}, {"SRANDMEMBER", "s", "-2000"}, {"ZRANDMEMBER", "z", "-2000"},
 		{"HRANDFIELD", "h", "900", "WITHVALUES"}, {"SUNION", "s", "nokey"}, {"SINTER", "s", "s"}, {"SDIFF", "s", "nokey"},
+		{"KEYS", "*"}, {"XREAD", "STREAMS", "x", "0"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
 			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
@@ -836,6 +838,7 @@ func TestReplyBounded(t *testing.T) {
 	for _, cmd := range [][]string{
 		{"LRANGE", "l", "0", "9"}, {"ZRANGE", "z", "0", "9"}, {"XRANGE", "x", "-", "+", "COUNT", "10"}, {"HKEYS", "h"},
 		{"HRANDFIELD", "h", "-20", "WITHVALUES"}, {"SRANDMEMBER", "s", "-20"}, {"ZRANDMEMBER", "z", "-20"},
+		{"KEYS", "[hslzx]"}, {"XREAD", "COUNT", "10", "STREAMS", "x", "0"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, "[") {
 			t.Errorf("%q: %.100s, want an array", cmd, got)
@@ -843,6 +846,35 @@ func TestReplyBounded(t *testing.T) {
 	}
 	if got := c.do("SUNIONSTORE", "s2", "s", "nokey"); got != ":1000" { // a stored result is no reply
 		t.Errorf("SUNIONSTORE: %s", got)
+	}
+	// XREADGROUP delivers fewer entries than a reply could not hold, and
+	// the rest on the next reads: every entry exactly once.
+	c.do("XGROUP", "CREATE", "x", "g", "0")
+	delivered, reads := 0, 0
+	for {
+		c.send("XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", ">")
+		v, err := readTree(c.rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := v.(string); ok {
+			if s == "(nil-array)" { // all delivered
+				break
+			}
+			t.Fatalf("XREADGROUP: %s", s)
+		}
+		n := len(v.([]any)[0].([]any)[1].([]any))
+		if n == 0 || n >= 1000 {
+			t.Fatalf("XREADGROUP delivered %d entries", n)
+		}
+		delivered += n
+		reads++
+	}
+	if delivered != 1000 || reads < 2 {
+		t.Errorf("XREADGROUP delivered %d entries in %d reads, want 1000 in several", delivered, reads)
+	}
+	if got := c.do("XPENDING", "x", "g"); !strings.HasPrefix(got, "[:1000,") {
+		t.Errorf("XPENDING: %.60s", got)
 	}
 	if got := c.do("HLEN", "h"); got != ":1000" {
 		t.Errorf("HLEN after refused replies: %s", got)
