@@ -1525,8 +1525,9 @@ func zaggregate(target *float64, v float64, agg int) {
 }
 
 // run computes the operation; limit > 0 stops an intersection once it has
-// that many members.
-func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
+// that many members; a result that is a reply stays within budget (nil for
+// one that is stored or counted).
+func (a *zsetOpArgs) run(r *mutex.Reader, budget *replyBudget) ([]zitem, error) {
 	srcs := make([]*zsource, len(a.keys))
 	for i, key := range a.keys {
 		m, ok, err := r.Lookup(key)
@@ -1546,6 +1547,14 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 	}
 	var items []zitem
 	var ierr error
+	keep := func(member []byte, score float64) bool {
+		if budget != nil && !budget.take(len(member)+8) {
+			ierr = budget.err()
+			return false
+		}
+		items = append(items, zitem{bytes.Clone(member), score})
+		return true
+	}
 	switch a.kind {
 	case zopUnion:
 		slices.SortStableFunc(srcs, func(x, y *zsource) int { return int(x.size() - y.size()) })
@@ -1558,13 +1567,12 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 				}
 				if i, ok := acc[string(member)]; ok {
 					zaggregate(&items[i].score, v, a.agg)
-				} else {
-					acc[string(member)] = len(items)
-					items = append(items, zitem{bytes.Clone(member), v})
+					return true
 				}
-				return true
+				acc[string(member)] = len(items)
+				return keep(member, v)
 			})
-			if err != nil {
+			if err = errors.Join(err, ierr); err != nil {
 				return nil, err
 			}
 		}
@@ -1589,8 +1597,7 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 				}
 				zaggregate(&v, sc*s.weight, a.agg)
 			}
-			items = append(items, zitem{bytes.Clone(member), v})
-			return a.limit <= 0 || int64(len(items)) < a.limit
+			return keep(member, v) && (a.limit <= 0 || int64(len(items)) < a.limit)
 		})
 		if err = errors.Join(err, ierr); err != nil {
 			return nil, err
@@ -1607,8 +1614,7 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 					return true
 				}
 			}
-			items = append(items, zitem{bytes.Clone(member), score})
-			return true
+			return keep(member, score)
 		})
 		if err = errors.Join(err, ierr); err != nil {
 			return nil, err
@@ -1636,7 +1642,7 @@ func zsetOpCmd(kind zsetOpKind, store bool) func(args [][]byte) (mutex.Op, any) 
 				return mutex.Op{}, bad
 			}
 			return zwrite(func(tx *mutex.Tx) (any, error) {
-				items, err := a.run(&tx.Reader)
+				items, err := a.run(&tx.Reader, nil)
 				if err != nil {
 					return nil, err
 				}
@@ -1648,7 +1654,8 @@ func zsetOpCmd(kind zsetOpKind, store bool) func(args [][]byte) (mutex.Op, any) 
 			return mutex.Op{}, bad
 		}
 		return zread(func(r *mutex.Reader) (any, error) {
-			items, err := a.run(r)
+			budget := newReplyBudget(r)
+			items, err := a.run(r, &budget)
 			return zscored(items, a.withScores), err
 		}), nil
 	}
@@ -1660,7 +1667,7 @@ func zintercardOp(args [][]byte) (mutex.Op, any) {
 		return mutex.Op{}, bad
 	}
 	return zread(func(r *mutex.Reader) (any, error) {
-		items, err := a.run(r)
+		items, err := a.run(r, nil)
 		return int64(len(items)), err
 	}), nil
 }

@@ -829,7 +829,7 @@ func TestReplyBounded(t *testing.T) {
 		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
 		{"HRANDFIELD", "h", "-2000", "WITHVALUES"}, {"SRANDMEMBER", "s", "-2000"}, {"ZRANDMEMBER", "z", "-2000"},
 		{"HRANDFIELD", "h", "900", "WITHVALUES"}, {"SUNION", "s", "nokey"}, {"SINTER", "s", "s"}, {"SDIFF", "s", "nokey"},
-		{"KEYS", "*"}, {"XREAD", "STREAMS", "x", "0"},
+		{"KEYS", "*"}, {"XREAD", "STREAMS", "x", "0"}, {"ZUNION", "2", "z", "nokey"}, {"ZINTER", "2", "z", "z"}, {"ZDIFF", "1", "z"},
 	} {
 		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
 			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
@@ -844,8 +844,10 @@ func TestReplyBounded(t *testing.T) {
 			t.Errorf("%q: %.100s, want an array", cmd, got)
 		}
 	}
-	if got := c.do("SUNIONSTORE", "s2", "s", "nokey"); got != ":1000" { // a stored result is no reply
-		t.Errorf("SUNIONSTORE: %s", got)
+	for _, cmd := range [][]string{{"SUNIONSTORE", "s2", "s", "nokey"}, {"ZUNIONSTORE", "z2", "2", "z", "nokey"}, {"ZINTERCARD", "2", "z", "z"}} {
+		if got := c.do(cmd...); got != ":1000" { // a stored or counted result is no reply
+			t.Errorf("%q: %s", cmd, got)
+		}
 	}
 	// XREADGROUP delivers fewer entries than a reply could not hold, and
 	// the rest on the next reads: every entry exactly once.
