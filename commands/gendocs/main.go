@@ -2,7 +2,11 @@
 // redis-server 7.0 (summary, group, complexity, history, argument specs)
 // for every command and subcommand of mutexredis's table that Redis has.
 //
-//	redis-server --port 16399 --save '' & go run ./commands/gendocs 127.0.0.1:16399 > commands/docs_gen.go
+//	redis-server --port 16399 --save '' &
+//	go run ./commands/gendocs 127.0.0.1:16399 > /tmp/docs_gen.go && mv /tmp/docs_gen.go commands/docs_gen.go
+//
+// (through a temporary file: gendocs is built with the commands package,
+// docs_gen.go included.)
 package main
 
 import (
