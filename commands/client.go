@@ -1,12 +1,21 @@
 package commands
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mutexredis/mutexredis/mutex"
 )
+
+// context is Context, or Background for a Client without a connection.
+func (cl *Client) context() context.Context {
+	if cl.Context == nil {
+		return context.Background()
+	}
+	return cl.Context
+}
 
 // Client is the state of one connection that commands read and change.
 // It belongs to the connection's goroutine.
@@ -40,10 +49,9 @@ type Client struct {
 	// Tracking is the connection's client-side caching state (CLIENT
 	// TRACKING); nil while tracking is off.
 	Tracking *Tracking
-	// Written, when set, is called inside the write phase for each write
-	// command a transaction (or a script) runs in its batch: the server
-	// sends client-side caching invalidations from it.
-	Written func(cmd *Command, args [][]byte)
+	// Context is what the connection's ops are submitted with: it names
+	// the writer to client-side caching (mutex.WriteTracker).
+	Context context.Context
 
 	// Channels and Patterns are the connection's subscriptions, kept by
 	// the Server's Subscribe/Unsubscribe.

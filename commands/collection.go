@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/mutexredis/mutexredis/glob"
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
@@ -62,19 +61,33 @@ func notifyEmptied(tx *mutex.Tx, key []byte, m *mutex.Meta) {
 }
 
 // elems returns every element of a collection, in order, as copies: sub
-// and (when vals) value.
-func elems(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool) (subs, values [][]byte, err error) {
+// and (when vals) value; within budget when they are a reply (nil: they
+// are not).
+func elems(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool, budget *replyBudget) (subs, values [][]byte, err error) {
 	subs = make([][]byte, 0, min(m.Count, 1<<16))
 	if vals {
 		values = make([][]byte, 0, cap(subs))
 	}
+	fits := true
 	err = r.Elems(key, m, mutex.ElemRange{}, func(sub, val []byte) bool {
+		n := len(sub)
+		if vals {
+			n += len(val)
+		}
+		if budget != nil {
+			if fits = budget.take(n); !fits {
+				return false
+			}
+		}
 		subs = append(subs, append([]byte{}, sub...))
 		if vals {
 			values = append(values, append([]byte{}, val...))
 		}
 		return true
 	})
+	if err == nil && !fits {
+		return nil, nil, budget.err()
+	}
 	return subs, values, err
 }
 
@@ -139,56 +152,6 @@ func separator(last, next []byte) []byte {
 	return next[:min(n+1, len(next))]
 }
 
-// scanArgs are HSCAN/SSCAN's cursor and options.
-type scanArgs struct {
-	cursor   uint64
-	pattern  string
-	count    int
-	noValues bool
-	bad      any          // an option error: Redis reports it only for an existing key
-	cursors  *ScanCursors // where long resume points are kept (the keyspace's)
-}
-
-// parseScanArgs parses "cursor [MATCH pattern] [COUNT count] [NOVALUES]"
-// (NOVALUES when hash). An invalid cursor is an error at once, as in Redis;
-// option errors are kept in bad, since Redis checks the key first.
-func parseScanArgs(args [][]byte, hash bool) (scanArgs, any) {
-	s := scanArgs{pattern: "*", count: defaultScanCount}
-	c, ok := parseCursor(args[0])
-	if !ok {
-		return s, Error("ERR invalid cursor")
-	}
-	s.cursor = c
-	for i := 1; i < len(args); i++ {
-		switch {
-		case hash && isOption(args[i], "NOVALUES"):
-			s.noValues = true
-		case i+1 >= len(args):
-			s.bad = ErrSyntax
-			return s, nil
-		case isOption(args[i], "MATCH"):
-			i++
-			s.pattern = string(args[i])
-		case isOption(args[i], "COUNT"):
-			i++
-			n, ok := ParseInt(args[i])
-			if !ok {
-				s.bad = ErrNotInteger
-				return s, nil
-			}
-			if n < 1 {
-				s.bad = ErrSyntax
-				return s, nil
-			}
-			s.count = int(min(n, 1<<20))
-		default:
-			s.bad = ErrSyntax
-			return s, nil
-		}
-	}
-	return s, nil
-}
-
 // parseCursor reads a cursor as Redis does (strtoul, no leading space):
 // an optional sign (a negative number wraps around), decimal digits, within
 // 64 bits; the empty string is 0.
@@ -244,7 +207,7 @@ func scanColl(r *mutex.Reader, key []byte, t mutex.Type, s scanArgs, withValues 
 		}
 		seen++
 		last = append(last[:0], sub...)
-		if s.pattern == "*" || glob.Match(s.pattern, string(sub)) {
+		if s.match(sub) {
 			out = append(out, append([]byte{}, sub...))
 			if withValues {
 				out = append(out, append([]byte{}, val...))
@@ -289,7 +252,7 @@ func newPicker(r *mutex.Reader, key []byte, m *mutex.Meta, vals bool) (*randomPi
 	p := &randomPicker{r: r, key: key, m: m, vals: vals}
 	if m.Count <= smallRandom {
 		var err error
-		p.all, p.allVals, err = elems(r, key, m, vals)
+		p.all, p.allVals, err = elems(r, key, m, vals, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +277,7 @@ func (p *randomPicker) one() (sub, val []byte, err error) {
 func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 	if !p.loaded && int64(n)*3 > p.m.Count {
 		// Most of the collection: read it all and drop the rest at random.
-		if p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals); err != nil {
+		if p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals, nil); err != nil {
 			return nil, nil, err
 		}
 		p.loaded = true
@@ -333,7 +296,7 @@ func (p *randomPicker) distinct(n int) (subs, vals [][]byte, err error) {
 	seen := make(map[string]bool, n)
 	for tries := 0; len(subs) < n; tries++ {
 		if tries > 8*n+64 { // a skewed walk: fall back to reading everything
-			p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals)
+			p.all, p.allVals, err = elems(p.r, p.key, p.m, p.vals, nil)
 			if err != nil {
 				return nil, nil, err
 			}

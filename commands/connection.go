@@ -512,17 +512,15 @@ func command(c *Ctx) any {
 		return out
 	case "docs":
 		out := Map{}
-		list := sortedCommands()
-		if len(names) > 0 {
-			list = nil
-			for _, n := range names {
-				if cmd := Lookup(n); cmd != nil {
-					list = append(list, cmd)
-				}
+		if len(names) == 0 {
+			for _, cmd := range sortedCommands() {
+				out = append(out, cmd.Name, cmd.docReply())
 			}
 		}
-		for _, cmd := range list {
-			out = append(out, cmd.Name, Map{"summary", cmd.Summary, "since", "1.0.0", "group", "generic"})
+		for _, n := range names {
+			if name, doc := docOf(n); doc != nil {
+				out = append(out, name, doc)
+			}
 		}
 		return out
 	}

@@ -21,38 +21,22 @@ import (
 func init() {
 	key1 := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, 1, 1; return c }
 	register(
-		key1(&Command{Name: "hset", Arity: -4, Flags: Write | Fast, Op: hsetOp("hset", false),
-			Summary: "Creates or modifies the value of a field in a hash."}),
-		key1(&Command{Name: "hmset", Arity: -4, Flags: Write | Fast, Op: hsetOp("hmset", true),
-			Summary: "Sets the values of multiple fields."}),
-		key1(&Command{Name: "hsetnx", Arity: 4, Flags: Write | Fast, Op: hsetnxOp,
-			Summary: "Sets the value of a field in a hash only when the field doesn't exist."}),
-		key1(&Command{Name: "hget", Arity: 3, Flags: Read | Fast, Op: hgetOp,
-			Summary: "Returns the value of a field in a hash."}),
-		key1(&Command{Name: "hmget", Arity: -3, Flags: Read | Fast, Op: hmgetOp,
-			Summary: "Returns the values of all fields in a hash."}),
-		key1(&Command{Name: "hdel", Arity: -3, Flags: Write | Fast, Op: hdelOp,
-			Summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."}),
-		key1(&Command{Name: "hexists", Arity: 3, Flags: Read | Fast, Op: hexistsOp,
-			Summary: "Determines whether a field exists in a hash."}),
-		key1(&Command{Name: "hlen", Arity: 2, Flags: Read | Fast, Op: hlenOp,
-			Summary: "Returns the number of fields in a hash."}),
-		key1(&Command{Name: "hstrlen", Arity: 3, Flags: Read | Fast, Op: hstrlenOp,
-			Summary: "Returns the length of the value of a field."}),
-		key1(&Command{Name: "hgetall", Arity: 2, Flags: Read, Op: hgetallOp(true, true),
-			Summary: "Returns all fields and values in a hash."}),
-		key1(&Command{Name: "hkeys", Arity: 2, Flags: Read, Op: hgetallOp(true, false),
-			Summary: "Returns all fields in a hash."}),
-		key1(&Command{Name: "hvals", Arity: 2, Flags: Read, Op: hgetallOp(false, true),
-			Summary: "Returns all values in a hash."}),
-		key1(&Command{Name: "hincrby", Arity: 4, Flags: Write | Fast, Op: hincrbyOp,
-			Summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."}),
-		key1(&Command{Name: "hincrbyfloat", Arity: 4, Flags: Write | Fast, Op: hincrbyfloatOp,
-			Summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."}),
-		key1(&Command{Name: "hrandfield", Arity: -2, Flags: Read, Op: hrandfieldOp,
-			Summary: "Returns one or more random fields from a hash."}),
-		key1(&Command{Name: "hscan", Arity: -3, Flags: Read, OpCtx: hscanOp,
-			Summary: "Iterates over fields and values of a hash, in field order."}),
+		key1(&Command{Name: "hset", Arity: -4, Flags: Write | Fast, Op: hsetOp("hset", false)}),
+		key1(&Command{Name: "hmset", Arity: -4, Flags: Write | Fast, Op: hsetOp("hmset", true)}),
+		key1(&Command{Name: "hsetnx", Arity: 4, Flags: Write | Fast, Op: hsetnxOp}),
+		key1(&Command{Name: "hget", Arity: 3, Flags: Read | Fast, Op: hgetOp}),
+		key1(&Command{Name: "hmget", Arity: -3, Flags: Read | Fast, Op: hmgetOp}),
+		key1(&Command{Name: "hdel", Arity: -3, Flags: Write | Fast, Op: hdelOp}),
+		key1(&Command{Name: "hexists", Arity: 3, Flags: Read | Fast, Op: hexistsOp}),
+		key1(&Command{Name: "hlen", Arity: 2, Flags: Read | Fast, Op: hlenOp}),
+		key1(&Command{Name: "hstrlen", Arity: 3, Flags: Read | Fast, Op: hstrlenOp}),
+		key1(&Command{Name: "hgetall", Arity: 2, Flags: Read, Op: hgetallOp(true, true)}),
+		key1(&Command{Name: "hkeys", Arity: 2, Flags: Read, Op: hgetallOp(true, false)}),
+		key1(&Command{Name: "hvals", Arity: 2, Flags: Read, Op: hgetallOp(false, true)}),
+		key1(&Command{Name: "hincrby", Arity: 4, Flags: Write | Fast, Op: hincrbyOp}),
+		key1(&Command{Name: "hincrbyfloat", Arity: 4, Flags: Write | Fast, Op: hincrbyfloatOp}),
+		key1(&Command{Name: "hrandfield", Arity: -2, Flags: Read, Op: hrandfieldOp}),
+		key1(&Command{Name: "hscan", Arity: -3, Flags: Read, OpCtx: hscanOp}),
 	)
 }
 
@@ -283,8 +267,19 @@ func hgetallOp(fields, values bool) func([][]byte) (mutex.Op, any) {
 				n = 2
 			}
 			out := make([]any, 0, min(n*m.Count, 1<<16))
+			budget, fits := newReplyBudget(r), true
 			if ok {
 				err = r.Elems(key, &m, mutex.ElemRange{}, func(f, v []byte) bool {
+					n := 0
+					if fields {
+						n += len(f)
+					}
+					if values {
+						n += len(v)
+					}
+					if fits = budget.take(n); !fits {
+						return false
+					}
 					if fields {
 						out = append(out, append([]byte{}, f...))
 					}
@@ -293,6 +288,9 @@ func hgetallOp(fields, values bool) func([][]byte) (mutex.Op, any) {
 					}
 					return true
 				})
+			}
+			if err == nil && !fits {
+				return nil, budget.err()
 			}
 			if fields && values {
 				return Map(out), err
@@ -456,38 +454,54 @@ func randomReply(r *mutex.Reader, key []byte, m *mutex.Meta, a randomArgs) (any,
 	if a.count == 0 {
 		return out, nil
 	}
-	add := func(s, v []byte) {
+	// A negative count repeats elements: the reply is bounded by the
+	// budget, not by the collection.
+	budget := newReplyBudget(r)
+	add := func(s, v []byte) bool {
+		if !budget.take(len(s) + len(v)) {
+			return false
+		}
 		out = append(out, s)
 		if a.withValues {
 			out = append(out, v)
 		}
+		return true
 	}
-	if a.count >= m.Count {
-		subs, vals, err := elems(r, key, m, a.withValues)
-		for i, s := range subs {
-			add(s, valueAt(vals, i))
+	var subs, vals [][]byte
+	var err error
+	switch {
+	case a.count >= m.Count:
+		subs, vals, err = elems(r, key, m, a.withValues, nil) // add() bounds them
+	case a.count < 0:
+		p, err := newPicker(r, key, m, a.withValues)
+		if err != nil {
+			return nil, err
 		}
-		return out, err
-	}
-	p, err := newPicker(r, key, m, a.withValues)
-	if err != nil {
-		return nil, err
-	}
-	if a.count < 0 {
 		for i := int64(0); i < -a.count; i++ {
 			s, v, err := p.one()
 			if err != nil {
 				return nil, err
 			}
-			add(s, v)
+			if !add(s, v) {
+				return nil, budget.err()
+			}
 		}
 		return out, nil
+	default:
+		var p *randomPicker
+		if p, err = newPicker(r, key, m, a.withValues); err == nil {
+			subs, vals, err = p.distinct(int(a.count))
+		}
 	}
-	subs, vals, err := p.distinct(int(a.count))
+	if err != nil {
+		return nil, err
+	}
 	for i, s := range subs {
-		add(s, valueAt(vals, i))
+		if !add(s, valueAt(vals, i)) {
+			return nil, budget.err()
+		}
 	}
-	return out, err
+	return out, nil
 }
 
 func valueAt(vals [][]byte, i int) []byte {
@@ -502,7 +516,7 @@ func hrandfieldOp(args [][]byte) (mutex.Op, any) { return randomMemberOp(args, m
 
 func hscanOp(c *Ctx) (mutex.Op, any) {
 	key := c.Args[1]
-	s, bad := parseScanArgs(c.Args[2:], true)
+	s, bad := parseScanArgs(c.Args[2:], scanNoValues)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}

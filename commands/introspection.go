@@ -15,25 +15,17 @@ import (
 
 func init() {
 	register(
-		&Command{Name: "monitor", Arity: 1, Flags: Admin | NoMulti, Run: monitor,
-			Summary: "Streams every command the server receives, as Redis's MONITOR."},
+		&Command{Name: "monitor", Arity: 1, Flags: Admin | NoMulti, Run: monitor},
 		&Command{Name: "slowlog", Arity: -2, Flags: Admin, Run: slowlogCmd,
-			Subcommands: []string{"get", "len", "reset", "help"},
-			Summary:     "The slowest recent commands: their time in the mutex, queueing and fsync included."},
+			Subcommands: []string{"get", "len", "reset", "help"}},
 		&Command{Name: "latency", Arity: -2, Flags: Admin | Loading, Run: latencyCmd,
-			Subcommands: []string{"latest", "history", "reset", "doctor", "graph", "histogram", "help"},
-			Summary:     "Latency events of the read and write phases and of slow commands."},
+			Subcommands: []string{"latest", "history", "reset", "doctor", "graph", "histogram", "help"}},
 		&Command{Name: "memory", Arity: -2, Op: memoryOp,
-			Subcommands: []string{"usage", "stats", "doctor", "malloc-stats", "purge", "help"},
-			Summary:     "Memory of the server; USAGE gives the bytes a key and its value take, before compression."},
-		&Command{Name: "time", Arity: 1, Flags: Fast | Loading, Run: timeCmd,
-			Summary: "The server's time: unix seconds and microseconds."},
-		&Command{Name: "flushall", Arity: -1, Flags: Write | NoMulti, Run: flushall,
-			Summary: "Removes every key of every keyspace, one write of each keyspace's mutex (not inside MULTI)."},
-		&Command{Name: "swapdb", Arity: 3, Flags: Write | Fast, Run: swapdb,
-			Summary: "Not supported: keyspaces are stored under their names."},
-		&Command{Name: "wait", Arity: 3, Flags: NoMulti, Run: wait,
-			Summary: "Number of replicas that have the connection's writes: 0, there are none yet."},
+			Subcommands: []string{"usage", "stats", "doctor", "malloc-stats", "purge", "help"}},
+		&Command{Name: "time", Arity: 1, Flags: Fast | Loading, Run: timeCmd},
+		&Command{Name: "flushall", Arity: -1, Flags: Write | NoMulti, Run: flushall},
+		&Command{Name: "swapdb", Arity: 3, Flags: Write | Fast, Run: swapdb},
+		&Command{Name: "wait", Arity: 3, Flags: NoMulti, Run: wait},
 		&Command{Name: "waitaof", Arity: 4, Flags: NoMulti, Run: waitaof,
 			Summary: "Whether the connection's writes are fsync'd locally (always, with --fsync always) and on replicas."},
 	)
@@ -220,7 +212,9 @@ func swapdb(c *Ctx) any {
 			return ErrDBIndex
 		}
 	}
-	return Error("ERR SWAPDB is not supported: keyspaces are stored under their names")
+	// Each keyspace has its own mutex and keyspaces never wait on each
+	// other, so no swap can be atomic across two (redis-compat.md).
+	return Error("ERR SWAPDB is not supported: each database is a keyspace with its own mutex, and a swap cannot be atomic across two")
 }
 
 func wait(c *Ctx) any {

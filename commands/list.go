@@ -40,50 +40,28 @@ const listOrigin = 1 << 63
 func init() {
 	key1 := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, 1, 1; return c }
 	register(
-		key1(&Command{Name: "lpush", Arity: -3, Flags: Write | Fast, Op: listPushOp(true, false),
-			Summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist."}),
-		key1(&Command{Name: "rpush", Arity: -3, Flags: Write | Fast, Op: listPushOp(false, false),
-			Summary: "Appends one or more elements to a list. Creates the key if it doesn't exist."}),
-		key1(&Command{Name: "lpushx", Arity: -3, Flags: Write | Fast, Op: listPushOp(true, true),
-			Summary: "Prepends one or more elements to a list only when the list exists."}),
-		key1(&Command{Name: "rpushx", Arity: -3, Flags: Write | Fast, Op: listPushOp(false, true),
-			Summary: "Appends one or more elements to a list only when the list exists."}),
-		key1(&Command{Name: "lpop", Arity: -2, Flags: Write | Fast, Op: listPopOp("lpop", true),
-			Summary: "Returns the first elements in a list after removing them. Deletes the list if the last element was popped."}),
-		key1(&Command{Name: "rpop", Arity: -2, Flags: Write | Fast, Op: listPopOp("rpop", false),
-			Summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped."}),
-		key1(&Command{Name: "llen", Arity: 2, Flags: Read | Fast, Op: llenOp,
-			Summary: "Returns the length of a list."}),
-		key1(&Command{Name: "lrange", Arity: 4, Flags: Read, Op: lrangeOp,
-			Summary: "Returns a range of elements from a list."}),
-		key1(&Command{Name: "lindex", Arity: 3, Flags: Read | Fast, Op: lindexOp,
-			Summary: "Returns an element from a list by its index (O(log n))."}),
-		key1(&Command{Name: "lset", Arity: 4, Flags: Write | Fast, Op: lsetOp,
-			Summary: "Sets the value of an element in a list by its index (O(log n))."}),
-		key1(&Command{Name: "linsert", Arity: 5, Flags: Write, Op: linsertOp,
-			Summary: "Inserts an element before or after another element in a list."}),
-		key1(&Command{Name: "lrem", Arity: 4, Flags: Write, Op: lremOp,
-			Summary: "Removes elements from a list. Deletes the list if the last element was removed."}),
-		key1(&Command{Name: "ltrim", Arity: 4, Flags: Write, Op: ltrimOp,
-			Summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed."}),
-		key1(&Command{Name: "lpos", Arity: -3, Flags: Read, Op: lposOp,
-			Summary: "Returns the index of matching elements in a list."}),
-		&Command{Name: "lmove", Arity: 5, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: lmoveOp,
-			Summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."},
-		&Command{Name: "rpoplpush", Arity: 3, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: rpoplpushOp,
-			Summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."},
-		&Command{Name: "lmpop", Arity: -4, Flags: Write, Op: lmpopOp,
-			Summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."},
-		&Command{Name: "blpop", Arity: -3, Flags: Write | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: blpopOp(true),
-			Summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
-		&Command{Name: "brpop", Arity: -3, Flags: Write | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: blpopOp(false),
-			Summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
-		&Command{Name: "blmove", Arity: 6, Flags: Write | MayBlock, FirstKey: 1, LastKey: 2, Step: 1, Op: blmoveOp,
-			Summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."},
-		&Command{Name: "brpoplpush", Arity: 4, Flags: Write | MayBlock, FirstKey: 1, LastKey: 2, Step: 1, Op: brpoplpushOp,
-			Summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."},
-		&Command{Name: "blmpop", Arity: -5, Flags: Write | MayBlock, Op: blmpopOp,
-			Summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
+		key1(&Command{Name: "lpush", Arity: -3, Flags: Write | Fast, Op: listPushOp(true, false)}),
+		key1(&Command{Name: "rpush", Arity: -3, Flags: Write | Fast, Op: listPushOp(false, false)}),
+		key1(&Command{Name: "lpushx", Arity: -3, Flags: Write | Fast, Op: listPushOp(true, true)}),
+		key1(&Command{Name: "rpushx", Arity: -3, Flags: Write | Fast, Op: listPushOp(false, true)}),
+		key1(&Command{Name: "lpop", Arity: -2, Flags: Write | Fast, Op: listPopOp("lpop", true)}),
+		key1(&Command{Name: "rpop", Arity: -2, Flags: Write | Fast, Op: listPopOp("rpop", false)}),
+		key1(&Command{Name: "llen", Arity: 2, Flags: Read | Fast, Op: llenOp}),
+		key1(&Command{Name: "lrange", Arity: 4, Flags: Read, Op: lrangeOp}),
+		key1(&Command{Name: "lindex", Arity: 3, Flags: Read | Fast, Op: lindexOp}),
+		key1(&Command{Name: "lset", Arity: 4, Flags: Write | Fast, Op: lsetOp}),
+		key1(&Command{Name: "linsert", Arity: 5, Flags: Write, Op: linsertOp}),
+		key1(&Command{Name: "lrem", Arity: 4, Flags: Write, Op: lremOp}),
+		key1(&Command{Name: "ltrim", Arity: 4, Flags: Write, Op: ltrimOp}),
+		key1(&Command{Name: "lpos", Arity: -3, Flags: Read, Op: lposOp}),
+		&Command{Name: "lmove", Arity: 5, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: lmoveOp},
+		&Command{Name: "rpoplpush", Arity: 3, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: rpoplpushOp},
+		&Command{Name: "lmpop", Arity: -4, Flags: Write, Op: lmpopOp},
+		&Command{Name: "blpop", Arity: -3, Flags: Write | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: blpopOp(true)},
+		&Command{Name: "brpop", Arity: -3, Flags: Write | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: blpopOp(false)},
+		&Command{Name: "blmove", Arity: 6, Flags: Write | MayBlock, FirstKey: 1, LastKey: 2, Step: 1, Op: blmoveOp},
+		&Command{Name: "brpoplpush", Arity: 4, Flags: Write | MayBlock, FirstKey: 1, LastKey: 2, Step: 1, Op: brpoplpushOp},
+		&Command{Name: "blmpop", Arity: -5, Flags: Write | MayBlock, Op: blmpopOp},
 	)
 }
 
@@ -690,11 +668,18 @@ func lrangeOp(args [][]byte) (mutex.Op, any) {
 		out := make([]any, 0, min(stop-start+1, 1<<16))
 		var buf []byte
 		var ends []int
+		budget, fits := newReplyBudget(r), true
 		err = l.walk(r, start, stop, false, func(_ int64, v []byte) bool {
+			if fits = budget.take(len(v)); !fits {
+				return false
+			}
 			buf = append(buf, v...)
 			ends = append(ends, len(buf))
 			return true
 		})
+		if err == nil && !fits {
+			err = budget.err()
+		}
 		if err != nil {
 			return nil, err
 		}

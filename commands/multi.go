@@ -159,7 +159,7 @@ func execPart(c *Ctx, cmds [][][]byte, checkWatches bool, watches []*mutex.Watch
 		return out, nil
 	})
 	ops := []mutex.Op{op}
-	if err := ks.Do(context.Background(), ops); err != nil {
+	if err := ks.Do(c.Client.context(), ops); err != nil {
 		return nil, false, ErrorReply(err)
 	}
 	if ops[0].Err != nil {
@@ -182,9 +182,6 @@ func runInTx(c *Ctx, tx *mutex.Tx, args [][]byte) any {
 		return bad
 	}
 	res, err := op.RunIn(tx)
-	if c.Client.Written != nil && cmd.Flags&Write != 0 {
-		c.Client.Written(cmd, args) // client-side caching invalidates inside the write phase
-	}
 	if err != nil {
 		return ErrorReply(err)
 	}

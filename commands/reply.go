@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/mutexredis/mutexredis/mutex"
 	"github.com/tidwall/redcon"
 )
 
@@ -223,4 +224,31 @@ func FormatDouble(f float64) []byte {
 		return []byte("nan")
 	}
 	return strconv.AppendFloat(nil, f, 'g', 17, 64)
+}
+
+// replyBudget counts the bytes a read copies out of a collection for one
+// reply, against client-output-buffer-limit normal's hard limit
+// (Reader.MaxReply): past it the command answers ErrReplyTooLarge instead
+// of building the rest, so a reply's memory is bounded however large the
+// collection. Each element also costs its slot in the reply.
+type replyBudget struct{ left, max int64 }
+
+const replySlotBytes = 32
+
+func newReplyBudget(r *mutex.Reader) replyBudget {
+	return replyBudget{left: r.MaxReply(), max: r.MaxReply()}
+}
+
+// take reports whether n more bytes fit.
+func (b *replyBudget) take(n int) bool {
+	if b.max <= 0 {
+		return true
+	}
+	b.left -= int64(n) + replySlotBytes
+	return b.left >= 0
+}
+
+// err is the reply of a command whose reply did not fit.
+func (b *replyBudget) err() error {
+	return Error("ERR reply exceeds client-output-buffer-limit normal (" + strconv.FormatInt(b.max, 10) + " bytes): read it in parts (SCAN, ranges, COUNT)")
 }

@@ -19,10 +19,8 @@ import (
 
 func init() {
 	register(
-		&Command{Name: "keys", Arity: 2, Flags: Read, Op: keysOp,
-			Summary: "Returns all key names that match a pattern (scans the keyspace)."},
-		&Command{Name: "scan", Arity: -2, Flags: Read, OpCtx: scanOp,
-			Summary: "Iterates over the key names in the keyspace, in key order."},
+		&Command{Name: "keys", Arity: 2, Flags: Read, Op: keysOp},
+		&Command{Name: "scan", Arity: -2, Flags: Read, OpCtx: scanOp},
 	)
 }
 
@@ -30,12 +28,19 @@ func keysOp(args [][]byte) (mutex.Op, any) {
 	pattern := string(args[1])
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		keys := []any{}
+		budget, fits := newReplyBudget(r), true
 		err := r.Scan(nil, func(key []byte, _ mutex.Type) bool {
 			if pattern == "*" || glob.Match(pattern, string(key)) {
+				if fits = budget.take(len(key)); !fits {
+					return false
+				}
 				keys = append(keys, bytes.Clone(key))
 			}
 			return true
 		})
+		if err == nil && !fits {
+			return nil, budget.err()
+		}
 		return keys, err
 	}), nil
 }
@@ -96,34 +101,22 @@ func (c *ScanCursors) load(id uint64) ([]byte, bool) {
 }
 
 func scanOp(c *Ctx) (mutex.Op, any) {
-	args := c.Args
 	cursors := cursorsOf(c.Client)
-	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil {
-		return mutex.Op{}, Error("ERR invalid cursor")
+	s, bad := parseScanArgs(c.Args[1:], scanType)
+	if bad == nil {
+		bad = s.bad
 	}
-	var after []byte
-	if cursor != 0 {
-		var ok bool
-		if after, ok = cursors.load(cursor); !ok {
-			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
-		}
-	}
-	typ := mutex.TypeNone
-	pattern, count, bad := parseMatchCount(args[2:], func(opt, v []byte) bool {
-		if !isOption(opt, "TYPE") {
-			return false
-		}
-		// Redis answers nothing (not an error) for an unknown type.
-		var ok bool
-		if typ, ok = mutex.ParseType(string(bytes.ToLower(v))); !ok || typ == mutex.TypeNone {
-			typ = 255
-		}
-		return true
-	})
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
+	var after []byte
+	if s.cursor != 0 {
+		var ok bool
+		if after, ok = cursors.load(s.cursor); !ok {
+			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
+		}
+	}
+	count, typ := s.count, s.typ
 	return mutex.ReadOp(func(r *mutex.Reader) (any, error) {
 		keys := []any{}
 		var last []byte
@@ -135,7 +128,7 @@ func scanOp(c *Ctx) (mutex.Op, any) {
 			}
 			seen++
 			last = append(last[:0], key...)
-			if (typ == mutex.TypeNone || typ == t) && (pattern == "*" || glob.Match(pattern, string(key))) {
+			if (typ == mutex.TypeNone || typ == t) && s.match(key) {
 				keys = append(keys, bytes.Clone(key))
 			}
 			return true
@@ -148,31 +141,73 @@ func scanOp(c *Ctx) (mutex.Op, any) {
 	}), nil
 }
 
-// parseMatchCount parses SCAN's and ZSCAN's "[MATCH pattern] [COUNT n]"
-// option pairs; other reports whether it took an option of the command's
-// own (SCAN's TYPE). COUNT is capped at 2^20.
-func parseMatchCount(args [][]byte, other func(opt, v []byte) bool) (pattern string, count int, bad any) {
-	pattern, count = "*", defaultScanCount
-	for i := 0; i < len(args); i += 2 {
-		if i+1 >= len(args) {
-			return "", 0, ErrSyntax
-		}
-		switch v := args[i+1]; {
+// scanArgs are a SCAN-family command's cursor and options.
+type scanArgs struct {
+	cursor   uint64
+	pattern  string
+	count    int
+	noValues bool       // HSCAN's NOVALUES
+	typ      mutex.Type // SCAN's TYPE: TypeNone for any, 255 for an unknown type
+	// bad is an option error: HSCAN, SSCAN and ZSCAN report it only for an
+	// existing key, as Redis checks the key first; SCAN at once.
+	bad     any
+	cursors *ScanCursors // where long resume points are kept (the keyspace's)
+}
+
+// scanOptions say which options beyond MATCH and COUNT a command takes.
+type scanOptions uint8
+
+const (
+	scanNoValues scanOptions = 1 << iota // HSCAN
+	scanType                             // SCAN
+)
+
+// parseScanArgs parses "cursor [MATCH pattern] [COUNT count]" and the
+// command's own options, for every SCAN-family command. An invalid cursor
+// is an error at once, as in Redis; option errors are kept in bad. COUNT
+// is capped at 2^20.
+func parseScanArgs(args [][]byte, opts scanOptions) (scanArgs, any) {
+	s := scanArgs{pattern: "*", count: defaultScanCount}
+	c, ok := parseCursor(args[0])
+	if !ok {
+		return s, Error("ERR invalid cursor")
+	}
+	s.cursor = c
+	for i := 1; i < len(args); i++ {
+		switch {
+		case opts&scanNoValues != 0 && isOption(args[i], "NOVALUES"):
+			s.noValues = true
+		case i+1 >= len(args):
+			s.bad = ErrSyntax
+			return s, nil
 		case isOption(args[i], "MATCH"):
-			pattern = string(v)
+			i++
+			s.pattern = string(args[i])
 		case isOption(args[i], "COUNT"):
-			n, ok := ParseInt(v)
+			i++
+			n, ok := ParseInt(args[i])
 			if !ok {
-				return "", 0, ErrNotInteger
+				s.bad = ErrNotInteger
+				return s, nil
 			}
 			if n < 1 {
-				return "", 0, ErrSyntax
+				s.bad = ErrSyntax
+				return s, nil
 			}
-			count = int(min(n, 1<<20))
-		case other != nil && other(args[i], v):
+			s.count = int(min(n, 1<<20))
+		case opts&scanType != 0 && isOption(args[i], "TYPE"):
+			i++
+			// Redis answers nothing (not an error) for an unknown type.
+			if s.typ, ok = mutex.ParseType(string(bytes.ToLower(args[i]))); !ok || s.typ == mutex.TypeNone {
+				s.typ = 255
+			}
 		default:
-			return "", 0, ErrSyntax
+			s.bad = ErrSyntax
+			return s, nil
 		}
 	}
-	return pattern, count, nil
+	return s, nil
 }
+
+// match reports whether a key or element matches the MATCH pattern.
+func (s *scanArgs) match(b []byte) bool { return s.pattern == "*" || glob.Match(s.pattern, string(b)) }

@@ -100,24 +100,16 @@ var allowedFromScripts = map[string]bool{"ping": true, "echo": true, "publish": 
 
 func init() {
 	register(
-		&Command{Name: "eval", Arity: -3, OpCtx: evalCmd(false, false),
-			Summary: "Executes a server-side Lua script."},
-		&Command{Name: "evalsha", Arity: -3, OpCtx: evalCmd(false, true),
-			Summary: "Executes a server-side Lua script by SHA1 digest."},
-		&Command{Name: "eval_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, false),
-			Summary: "Executes a read-only server-side Lua script."},
-		&Command{Name: "evalsha_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, true),
-			Summary: "Executes a read-only server-side Lua script by SHA1 digest."},
-		&Command{Name: "fcall", Arity: -3, OpCtx: fcallCmd(false),
-			Summary: "Invokes a function."},
-		&Command{Name: "fcall_ro", Arity: -3, Flags: Read, OpCtx: fcallCmd(true),
-			Summary: "Invokes a read-only function."},
+		&Command{Name: "eval", Arity: -3, OpCtx: evalCmd(false, false)},
+		&Command{Name: "evalsha", Arity: -3, OpCtx: evalCmd(false, true)},
+		&Command{Name: "eval_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, false)},
+		&Command{Name: "evalsha_ro", Arity: -3, Flags: Read, OpCtx: evalCmd(true, true)},
+		&Command{Name: "fcall", Arity: -3, OpCtx: fcallCmd(false)},
+		&Command{Name: "fcall_ro", Arity: -3, Flags: Read, OpCtx: fcallCmd(true)},
 		&Command{Name: "script", Arity: -2, Run: scriptCmd,
-			Subcommands: []string{"load", "exists", "flush", "kill", "help"},
-			Summary:     "Manages the server-side Lua script cache."},
+			Subcommands: []string{"load", "exists", "flush", "kill", "help"}},
 		&Command{Name: "function", Arity: -2, Run: functionCmd,
-			Subcommands: []string{"load", "delete", "list", "flush", "dump", "restore", "stats", "kill", "help"},
-			Summary:     "Manages function libraries."},
+			Subcommands: []string{"load", "delete", "list", "flush", "dump", "restore", "stats", "kill", "help"}},
 	)
 }
 

@@ -6,12 +6,9 @@ package commands
 
 func init() {
 	register(
-		&Command{Name: "bgsave", Arity: -1, Flags: Admin, Run: bgsave,
-			Summary: "Takes a consistent checkpoint of the store in the background"},
-		&Command{Name: "save", Arity: 1, Flags: Admin | NoMulti, Run: func(c *Ctx) any { return c.Server.Save() },
-			Summary: "Takes a consistent checkpoint of the store before replying"},
-		&Command{Name: "lastsave", Arity: 1, Flags: Fast | Loading, Run: func(c *Ctx) any { return c.Server.LastSave() },
-			Summary: "Unix time of the last successful checkpoint (the server's start before any)"},
+		&Command{Name: "bgsave", Arity: -1, Flags: Admin, Run: bgsave},
+		&Command{Name: "save", Arity: 1, Flags: Admin | NoMulti, Run: func(c *Ctx) any { return c.Server.Save() }},
+		&Command{Name: "lastsave", Arity: 1, Flags: Fast | Loading, Run: func(c *Ctx) any { return c.Server.LastSave() }},
 	)
 }
 

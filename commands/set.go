@@ -20,40 +20,23 @@ func init() {
 	key1 := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, 1, 1; return c }
 	allKeys := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, -1, 1; return c }
 	register(
-		key1(&Command{Name: "sadd", Arity: -3, Flags: Write | Fast, Op: saddOp,
-			Summary: "Adds one or more members to a set. Creates the key if it doesn't exist."}),
-		key1(&Command{Name: "srem", Arity: -3, Flags: Write | Fast, Op: sremOp,
-			Summary: "Removes one or more members from a set. Deletes the set if the last member was removed."}),
-		key1(&Command{Name: "sismember", Arity: 3, Flags: Read | Fast, Op: sismemberOp,
-			Summary: "Determines whether a member belongs to a set."}),
-		key1(&Command{Name: "smismember", Arity: -3, Flags: Read | Fast, Op: smismemberOp,
-			Summary: "Determines whether multiple members belong to a set."}),
-		key1(&Command{Name: "smembers", Arity: 2, Flags: Read, Op: smembersOp,
-			Summary: "Returns all members of a set."}),
-		key1(&Command{Name: "scard", Arity: 2, Flags: Read | Fast, Op: collLen(mutex.TypeSet),
-			Summary: "Returns the number of members in a set."}),
-		key1(&Command{Name: "spop", Arity: -2, Flags: Write | Fast, Op: spopOp,
-			Summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped."}),
-		key1(&Command{Name: "srandmember", Arity: -2, Flags: Read, Op: srandmemberOp,
-			Summary: "Get one or multiple random members from a set."}),
-		&Command{Name: "smove", Arity: 4, Flags: Write | Fast, FirstKey: 1, LastKey: 2, Step: 1, Op: smoveOp,
-			Summary: "Moves a member from one set to another."},
-		allKeys(&Command{Name: "sinter", Arity: -2, Flags: Read, Op: setAlgebraOp(setInter),
-			Summary: "Returns the intersect of multiple sets."}),
-		&Command{Name: "sintercard", Arity: -3, Flags: Read, Op: sintercardOp, // keys after numkeys: COMMAND shows 0 0 0, as Redis
-			Summary: "Returns the number of members of the intersect of multiple sets."},
-		&Command{Name: "sinterstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setInter, "sinterstore"),
-			Summary: "Stores the intersect of multiple sets in a key."},
-		allKeys(&Command{Name: "sunion", Arity: -2, Flags: Read, Op: setAlgebraOp(setUnion),
-			Summary: "Returns the union of multiple sets."}),
-		&Command{Name: "sunionstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setUnion, "sunionstore"),
-			Summary: "Stores the union of multiple sets in a key."},
-		allKeys(&Command{Name: "sdiff", Arity: -2, Flags: Read, Op: setAlgebraOp(setDiff),
-			Summary: "Returns the difference of multiple sets."}),
-		&Command{Name: "sdiffstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setDiff, "sdiffstore"),
-			Summary: "Stores the difference of multiple sets in a key."},
-		key1(&Command{Name: "sscan", Arity: -3, Flags: Read, OpCtx: sscanOp,
-			Summary: "Iterates over members of a set, in member order."}),
+		key1(&Command{Name: "sadd", Arity: -3, Flags: Write | Fast, Op: saddOp}),
+		key1(&Command{Name: "srem", Arity: -3, Flags: Write | Fast, Op: sremOp}),
+		key1(&Command{Name: "sismember", Arity: 3, Flags: Read | Fast, Op: sismemberOp}),
+		key1(&Command{Name: "smismember", Arity: -3, Flags: Read | Fast, Op: smismemberOp}),
+		key1(&Command{Name: "smembers", Arity: 2, Flags: Read, Op: smembersOp}),
+		key1(&Command{Name: "scard", Arity: 2, Flags: Read | Fast, Op: collLen(mutex.TypeSet)}),
+		key1(&Command{Name: "spop", Arity: -2, Flags: Write | Fast, Op: spopOp}),
+		key1(&Command{Name: "srandmember", Arity: -2, Flags: Read, Op: srandmemberOp}),
+		&Command{Name: "smove", Arity: 4, Flags: Write | Fast, FirstKey: 1, LastKey: 2, Step: 1, Op: smoveOp},
+		allKeys(&Command{Name: "sinter", Arity: -2, Flags: Read, Op: setAlgebraOp(setInter)}),
+		&Command{Name: "sintercard", Arity: -3, Flags: Read, Op: sintercardOp}, // keys after numkeys: COMMAND shows 0 0 0, as Redis
+		&Command{Name: "sinterstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setInter, "sinterstore")},
+		allKeys(&Command{Name: "sunion", Arity: -2, Flags: Read, Op: setAlgebraOp(setUnion)}),
+		&Command{Name: "sunionstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setUnion, "sunionstore")},
+		allKeys(&Command{Name: "sdiff", Arity: -2, Flags: Read, Op: setAlgebraOp(setDiff)}),
+		&Command{Name: "sdiffstore", Arity: -3, Flags: Write, FirstKey: 1, LastKey: -1, Step: 1, Op: setStoreOp(setDiff, "sdiffstore")},
+		key1(&Command{Name: "sscan", Arity: -3, Flags: Read, OpCtx: sscanOp}),
 	)
 }
 
@@ -154,7 +137,8 @@ func smembersOp(args [][]byte) (mutex.Op, any) {
 		if !ok || err != nil {
 			return Set{}, err
 		}
-		subs, _, err := elems(r, key, &m, false)
+		budget := newReplyBudget(r)
+		subs, _, err := elems(r, key, &m, false, &budget)
 		return bytesSet(subs), err
 	}), nil
 }
@@ -196,7 +180,8 @@ func spopOp(args [][]byte) (mutex.Op, any) {
 		}
 		var popped [][]byte
 		if count >= m.Count {
-			if popped, _, err = elems(&tx.Reader, key, &m, false); err != nil {
+			budget := newReplyBudget(&tx.Reader)
+			if popped, _, err = elems(&tx.Reader, key, &m, false, &budget); err != nil {
 				return nil, err
 			}
 		} else {
@@ -278,12 +263,21 @@ func setOperands(r *mutex.Reader, keys [][]byte) ([]*mutex.Meta, error) {
 }
 
 // setAlgebra computes a set operation over keys; limit > 0 stops an
-// intersection once it has that many members.
-type setAlgebra func(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) ([][]byte, error)
+// intersection once it has that many members; a result that is a reply
+// stays within budget (nil for one that is stored).
+type setAlgebra func(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64, budget *replyBudget) ([][]byte, error)
+
+// keep adds a copy of member to out, unless it passes budget.
+func keep(out [][]byte, member []byte, budget *replyBudget) ([][]byte, bool) {
+	if budget != nil && !budget.take(len(member)) {
+		return out, false
+	}
+	return append(out, append([]byte{}, member...)), true
+}
 
 // setInter walks the smallest set and keeps the members every other set
 // has.
-func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) ([][]byte, error) {
+func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64, budget *replyBudget) ([][]byte, error) {
 	small := 0
 	for i, m := range sets {
 		if m == nil {
@@ -309,7 +303,11 @@ func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) (
 				return true
 			}
 		}
-		out = append(out, append([]byte{}, s...))
+		var fits bool
+		if out, fits = keep(out, s, budget); !fits {
+			ierr = budget.err()
+			return false
+		}
 		return limit <= 0 || int64(len(out)) < limit
 	})
 	if err == nil {
@@ -319,9 +317,10 @@ func setInter(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, limit int64) (
 }
 
 // setUnion merges the members of every set, in order.
-func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]byte, error) {
+func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64, budget *replyBudget) ([][]byte, error) {
 	var out [][]byte
 	seen := map[string]bool{}
+	fits := true
 	for i, m := range sets {
 		if m == nil {
 			continue
@@ -329,10 +328,13 @@ func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]
 		err := r.Elems(keys[i], m, mutex.ElemRange{}, func(s, _ []byte) bool {
 			if !seen[string(s)] {
 				seen[string(s)] = true
-				out = append(out, append([]byte{}, s...))
+				out, fits = keep(out, s, budget)
 			}
-			return true
+			return fits
 		})
+		if err == nil && !fits {
+			err = budget.err()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -342,7 +344,7 @@ func setUnion(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]
 }
 
 // setDiff keeps the members of the first set that no other set has.
-func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]byte, error) {
+func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64, budget *replyBudget) ([][]byte, error) {
 	if sets[0] == nil {
 		return nil, nil
 	}
@@ -362,8 +364,11 @@ func setDiff(r *mutex.Reader, keys [][]byte, sets []*mutex.Meta, _ int64) ([][]b
 				return true
 			}
 		}
-		out = append(out, append([]byte{}, s...))
-		return true
+		var fits bool
+		if out, fits = keep(out, s, budget); !fits {
+			ierr = budget.err()
+		}
+		return fits
 	})
 	if err == nil {
 		err = ierr
@@ -380,7 +385,8 @@ func setAlgebraOp(op setAlgebra) func([][]byte) (mutex.Op, any) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := op(r, keys, sets, 0)
+			budget := newReplyBudget(r)
+			out, err := op(r, keys, sets, 0, &budget)
 			return bytesSet(out), err
 		}), nil
 	}
@@ -412,7 +418,7 @@ func sintercardOp(args [][]byte) (mutex.Op, any) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := setInter(r, keys, sets, limit)
+		out, err := setInter(r, keys, sets, limit, nil)
 		return int64(len(out)), err
 	}), nil
 }
@@ -428,7 +434,7 @@ func setStoreOp(op setAlgebra, event string) func([][]byte) (mutex.Op, any) {
 			if err != nil {
 				return nil, err
 			}
-			out, err := op(&tx.Reader, keys, sets, 0)
+			out, err := op(&tx.Reader, keys, sets, 0, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -461,7 +467,7 @@ func setStoreOp(op setAlgebra, event string) func([][]byte) (mutex.Op, any) {
 
 func sscanOp(c *Ctx) (mutex.Op, any) {
 	key := c.Args[1]
-	s, bad := parseScanArgs(c.Args[2:], false)
+	s, bad := parseScanArgs(c.Args[2:], 0)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}

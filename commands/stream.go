@@ -24,40 +24,25 @@ import (
 func init() {
 	key1 := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, 1, 1; return c }
 	register(
-		key1(&Command{Name: "xadd", Arity: -5, Flags: Write | Fast, Op: xaddOp,
-			Summary: "Appends a new message to a stream. Creates the key if it doesn't exist."}),
-		key1(&Command{Name: "xlen", Arity: 2, Flags: Read | Fast, Op: xlenOp,
-			Summary: "Return the number of messages in a stream."}),
-		key1(&Command{Name: "xrange", Arity: -4, Flags: Read, Op: xrangeOp(false),
-			Summary: "Returns the messages from a stream within a range of IDs."}),
-		key1(&Command{Name: "xrevrange", Arity: -4, Flags: Read, Op: xrangeOp(true),
-			Summary: "Returns the messages from a stream within a range of IDs in reverse order."}),
-		key1(&Command{Name: "xdel", Arity: -3, Flags: Write | Fast, Op: xdelOp,
-			Summary: "Returns the number of messages after removing them from a stream."}),
-		key1(&Command{Name: "xtrim", Arity: -4, Flags: Write, Op: xtrimOp,
-			Summary: "Deletes messages from the beginning of a stream."}),
-		key1(&Command{Name: "xsetid", Arity: -3, Flags: Write | Fast, Op: xsetidOp,
-			Summary: "An internal command for replicating stream values."}),
-		&Command{Name: "xread", Arity: -4, Flags: Read | MayBlock, Op: xreadOp,
-			Summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise."},
-		&Command{Name: "xreadgroup", Arity: -7, Flags: Write | MayBlock, Op: xreadgroupOp,
-			Summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise."},
-		key1(&Command{Name: "xack", Arity: -4, Flags: Write | Fast, Op: xackOp,
-			Summary: "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream."}),
-		key1(&Command{Name: "xpending", Arity: -3, Flags: Read, Op: xpendingOp,
-			Summary: "Returns the information and entries from a stream consumer group's pending entries list."}),
-		key1(&Command{Name: "xclaim", Arity: -6, Flags: Write | Fast, Op: xclaimOp,
-			Summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member."}),
-		key1(&Command{Name: "xautoclaim", Arity: -6, Flags: Write | Fast, Op: xautoclaimOp,
-			Summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member."}),
+		key1(&Command{Name: "xadd", Arity: -5, Flags: Write | Fast, Op: xaddOp}),
+		key1(&Command{Name: "xlen", Arity: 2, Flags: Read | Fast, Op: xlenOp}),
+		key1(&Command{Name: "xrange", Arity: -4, Flags: Read, Op: xrangeOp(false)}),
+		key1(&Command{Name: "xrevrange", Arity: -4, Flags: Read, Op: xrangeOp(true)}),
+		key1(&Command{Name: "xdel", Arity: -3, Flags: Write | Fast, Op: xdelOp}),
+		key1(&Command{Name: "xtrim", Arity: -4, Flags: Write, Op: xtrimOp}),
+		key1(&Command{Name: "xsetid", Arity: -3, Flags: Write | Fast, Op: xsetidOp}),
+		&Command{Name: "xread", Arity: -4, Flags: Read | MayBlock, Op: xreadOp},
+		&Command{Name: "xreadgroup", Arity: -7, Flags: Write | MayBlock, Op: xreadgroupOp},
+		key1(&Command{Name: "xack", Arity: -4, Flags: Write | Fast, Op: xackOp}),
+		key1(&Command{Name: "xpending", Arity: -3, Flags: Read, Op: xpendingOp}),
+		key1(&Command{Name: "xclaim", Arity: -6, Flags: Write | Fast, Op: xclaimOp}),
+		key1(&Command{Name: "xautoclaim", Arity: -6, Flags: Write | Fast, Op: xautoclaimOp}),
 		// The containers have no flags or keys of their own, as in Redis
 		// (and OBJECT): their subcommands' ops are reads or writes.
 		&Command{Name: "xgroup", Arity: -2, Op: xgroupOp,
-			Subcommands: []string{"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
-			Summary:     "A container for consumer groups commands."},
+			Subcommands: []string{"create", "setid", "destroy", "createconsumer", "delconsumer", "help"}},
 		&Command{Name: "xinfo", Arity: -2, Op: xinfoOp,
-			Subcommands: []string{"stream", "groups", "consumers", "help"},
-			Summary:     "A container for stream introspection commands."},
+			Subcommands: []string{"stream", "groups", "consumers", "help"}},
 	)
 }
 
@@ -206,6 +191,15 @@ func entryReply(e mutex.StreamEntry) []any {
 	return []any{idReply(e.ID), fields}
 }
 
+// entrySize is what an entry costs a reply budget: its fields and ID.
+func entrySize(e mutex.StreamEntry) int {
+	n := 32
+	for _, f := range e.Fields {
+		n += len(f) + replySlotBytes
+	}
+	return n
+}
+
 // openStream opens key's stream inside an op, answering WRONGTYPE as an
 // error value.
 func openStream(r *mutex.Reader, key []byte) (*mutex.Stream, bool, error) {
@@ -260,10 +254,17 @@ func xrangeOp(rev bool) func([][]byte) (mutex.Op, any) {
 				return NullArray{}, nil
 			}
 			out := []any{}
+			budget, fits := newReplyBudget(r), true
 			err = r.StreamRange(st, start, end, rev, func(e mutex.StreamEntry) bool {
+				if fits = budget.take(entrySize(e)); !fits {
+					return false
+				}
 				out = append(out, entryReply(e))
 				return count < 0 || int64(len(out)) < count
 			})
+			if err == nil && !fits {
+				return nil, budget.err()
+			}
 			return out, err
 		}), nil
 	}
@@ -721,6 +722,7 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 	resolved := false
 	attempt := func(r *mutex.Reader) (any, bool, error) {
 		var out []any
+		budget, fits := newReplyBudget(r), true
 		for i, key := range ra.keys {
 			st, ok, err := r.OpenStream(key)
 			if err != nil {
@@ -750,9 +752,15 @@ func xreadOp(args [][]byte) (mutex.Op, any) {
 				}
 			} else if start, ok := after[i].Next(); ok {
 				err = r.StreamRange(st, start, mutex.MaxStreamID, false, func(e mutex.StreamEntry) bool {
+					if fits = budget.take(entrySize(e)); !fits {
+						return false
+					}
 					entries = append(entries, entryReply(e))
 					return ra.count == 0 || int64(len(entries)) < ra.count
 				})
+				if err == nil && !fits {
+					return budget.err(), true, nil
+				}
 				if err != nil {
 					return nil, false, err
 				}
@@ -903,6 +911,10 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 		}
 		var out []any
 		now := tx.Now()
+		// Past the reply budget, fewer new entries are delivered (as a
+		// COUNT would): an error after the first stream's deliveries would
+		// leave them pending and unseen.
+		budget := newReplyBudget(&tx.Reader)
 		for i, key := range ra.keys {
 			st, g := targets[i].st, targets[i].g
 			var entries []any
@@ -954,6 +966,9 @@ func xreadgroupOp(args [][]byte) (mutex.Op, any) {
 			var got []mutex.StreamEntry
 			if ok {
 				err := tx.StreamRange(st, start, mutex.MaxStreamID, false, func(e mutex.StreamEntry) bool {
+					if !budget.take(entrySize(e)) && (len(got) > 0 || len(out) > 0) {
+						return false // at least one entry, so a consumer always moves on
+					}
 					got = append(got, e)
 					return ra.count == 0 || int64(len(got)) < ra.count
 				})
@@ -1179,17 +1194,88 @@ func xpendingOp(args [][]byte) (mutex.Op, any) {
 	}), nil
 }
 
-// claimPending moves the pending entry p to consumer (creating it),
-// shared by XCLAIM and XAUTOCLAIM.
-func claimPending(tx *mutex.Tx, st *mutex.Stream, group, consumer []byte, p mutex.StreamPending, madeConsumer *bool) error {
-	if !*madeConsumer {
-		*madeConsumer = true
-		if _, err := touchConsumer(tx, st, group, consumer, true); err != nil {
+// claimer is XCLAIM's and XAUTOCLAIM's one loop: it claims pending
+// entries for a consumer, one at a time, and announces what it did.
+type claimer struct {
+	tx                   *mutex.Tx
+	st                   *mutex.Stream
+	key, group, consumer []byte
+	minIdle              int64 // skip entries delivered more recently (ms)
+	delivery             int64 // the claimed entries' new delivery time
+	retry                int64 // their delivery count; -1: one more (unless justid)
+	force, justid        bool
+	out                  []any    // what was claimed: entries, or IDs when justid
+	claimed              [][]byte // group, consumer, IDs: the xclaim event
+	gone                 [][]byte // group, IDs of entries no longer in the stream: the xack event
+	made                 bool     // the consumer exists
+}
+
+func newClaimer(tx *mutex.Tx, st *mutex.Stream, key, group, consumer []byte) *claimer {
+	return &claimer{tx: tx, st: st, key: key, group: group, consumer: consumer, delivery: tx.Now(), retry: -1,
+		out: []any{}, claimed: [][]byte{group, consumer}, gone: [][]byte{group}}
+}
+
+// claim tries the pending entry p of id (found false: there is none, and
+// FORCE makes one). A pending entry whose stream entry was deleted is
+// dropped, as Redis does.
+func (c *claimer) claim(id mutex.StreamID, p mutex.StreamPending, found bool) error {
+	e, exists, err := c.tx.StreamEntryAt(c.st, id)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if found {
+			if err := c.tx.DelStreamPending(c.st, c.group, id); err != nil {
+				return err
+			}
+			c.gone = append(c.gone, idReply(id))
+		}
+		return nil
+	}
+	if !found {
+		if !c.force {
+			return nil
+		}
+		p = mutex.StreamPending{ID: id}
+	} else if c.minIdle > 0 && c.tx.Now()-p.DeliveryTime < c.minIdle {
+		return nil
+	}
+	p.DeliveryTime = c.delivery
+	if c.retry >= 0 {
+		p.Deliveries = c.retry
+	} else if !c.justid {
+		p.Deliveries++
+	}
+	if !c.made {
+		c.made = true
+		if _, err := touchConsumer(c.tx, c.st, c.group, c.consumer, true); err != nil {
 			return err
 		}
 	}
-	p.Consumer = consumer
-	return tx.PutStreamPending(st, group, p)
+	p.Consumer = c.consumer
+	if err := c.tx.PutStreamPending(c.st, c.group, p); err != nil {
+		return err
+	}
+	c.claimed = append(c.claimed, idReply(id))
+	if c.justid {
+		c.out = append(c.out, idReply(id))
+	} else {
+		c.out = append(c.out, entryReply(e))
+	}
+	return nil
+}
+
+// emit announces the claims and the dropped entries in the writes event.
+func (c *claimer) emit() {
+	if c.st.Feed {
+		return
+	}
+	if len(c.claimed) > 2 {
+		c.tx.Emit(mutex.Access{Op: "xclaim", Key: c.key, Items: c.claimed})
+	}
+	if len(c.gone) > 1 {
+		c.tx.Emit(mutex.Access{Op: "xack", Key: c.key, Items: c.gone})
+	}
 }
 
 func xclaimOp(args [][]byte) (mutex.Op, any) {
@@ -1221,17 +1307,18 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 			ids = append(ids, id)
 		}
 		now := tx.Now()
-		retry, delivery := int64(-1), int64(-1)
-		var force, justid bool
+		cl := newClaimer(tx, st, key, group, consumer)
+		cl.minIdle = minIdle
+		delivery := int64(-1)
 		var lastID mutex.StreamID
 		for ; j < len(args); j++ {
 			more := len(args) - 1 - j
 			a := args[j]
 			switch {
 			case isOption(a, "FORCE"):
-				force = true
+				cl.force = true
 			case isOption(a, "JUSTID"):
-				justid = true
+				cl.justid = true
 			case isOption(a, "IDLE") && more > 0:
 				j++
 				n, ok := ParseInt(args[j])
@@ -1252,7 +1339,7 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 				if !ok {
 					return Error("ERR Invalid RETRYCOUNT option argument for XCLAIM"), nil
 				}
-				retry = n
+				cl.retry = n
 			case isOption(a, "LASTID") && more > 0:
 				j++
 				id, ok := parseStrictID(args[j])
@@ -1270,62 +1357,20 @@ func xclaimOp(args [][]byte) (mutex.Op, any) {
 				return nil, err
 			}
 		}
-		if delivery < 0 || delivery > now {
-			delivery = now
+		if delivery >= 0 && delivery <= now {
+			cl.delivery = delivery
 		}
-		out := []any{}
-		claimed := [][]byte{group, consumer}
-		gone := [][]byte{group}
-		made := false
 		for _, id := range ids {
 			p, found, err := tx.StreamPendingGet(st, group, id)
 			if err != nil {
 				return nil, err
 			}
-			e, exists, err := tx.StreamEntryAt(st, id)
-			if err != nil {
+			if err := cl.claim(id, p, found); err != nil {
 				return nil, err
 			}
-			if !exists {
-				if found {
-					if err := tx.DelStreamPending(st, group, id); err != nil {
-						return nil, err
-					}
-					gone = append(gone, idReply(id))
-				}
-				continue
-			}
-			if !found {
-				if !force {
-					continue
-				}
-				p = mutex.StreamPending{ID: id}
-			} else if minIdle > 0 && now-p.DeliveryTime < minIdle {
-				continue
-			}
-			p.DeliveryTime = delivery
-			if retry >= 0 {
-				p.Deliveries = retry
-			} else if !justid {
-				p.Deliveries++
-			}
-			if err := claimPending(tx, st, group, consumer, p, &made); err != nil {
-				return nil, err
-			}
-			claimed = append(claimed, idReply(id))
-			if justid {
-				out = append(out, idReply(id))
-			} else {
-				out = append(out, entryReply(e))
-			}
 		}
-		if len(claimed) > 2 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xclaim", Key: key, Items: claimed})
-		}
-		if len(gone) > 1 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xack", Key: key, Items: gone})
-		}
-		return out, nil
+		cl.emit()
+		return cl.out, nil
 	}), nil
 }
 
@@ -1371,7 +1416,6 @@ func xautoclaimOp(args [][]byte) (mutex.Op, any) {
 				return ErrSyntax, nil
 			}
 		}
-		now := tx.Now()
 		attempts := count * 10
 		// The pending entries it may look at, and the one after them.
 		var pend []mutex.StreamPending
@@ -1383,51 +1427,23 @@ func xautoclaimOp(args [][]byte) (mutex.Op, any) {
 			return nil, err
 		}
 		next := mutex.StreamID{}
-		claimed, deleted := []any{}, []any{}
-		items := [][]byte{group, consumer}
-		gone := [][]byte{group}
-		made := false
+		cl := newClaimer(tx, st, key, group, consumer)
+		cl.minIdle, cl.justid = minIdle, justid
 		for i, p := range pend {
-			if int64(i) == attempts || int64(len(claimed)) == count {
+			if int64(i) == attempts || int64(len(cl.out)) == count {
 				next = p.ID
 				break
 			}
-			e, exists, err := tx.StreamEntryAt(st, p.ID)
-			if err != nil {
+			if err := cl.claim(p.ID, p, true); err != nil {
 				return nil, err
 			}
-			if !exists {
-				if err := tx.DelStreamPending(st, group, p.ID); err != nil {
-					return nil, err
-				}
-				deleted = append(deleted, idReply(p.ID))
-				gone = append(gone, idReply(p.ID))
-				continue
-			}
-			if minIdle > 0 && now-p.DeliveryTime < minIdle {
-				continue
-			}
-			p.DeliveryTime = now
-			if !justid {
-				p.Deliveries++
-			}
-			if err := claimPending(tx, st, group, consumer, p, &made); err != nil {
-				return nil, err
-			}
-			items = append(items, idReply(p.ID))
-			if justid {
-				claimed = append(claimed, idReply(p.ID))
-			} else {
-				claimed = append(claimed, entryReply(e))
-			}
 		}
-		if len(items) > 2 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xclaim", Key: key, Items: items})
+		cl.emit()
+		deleted := make([]any, len(cl.gone)-1)
+		for i, id := range cl.gone[1:] {
+			deleted[i] = id
 		}
-		if len(gone) > 1 && !st.Feed {
-			tx.Emit(mutex.Access{Op: "xack", Key: key, Items: gone})
-		}
-		return []any{idReply(next), claimed, deleted}, nil
+		return []any{idReply(next), cl.out, deleted}, nil
 	}), nil
 }
 

@@ -78,7 +78,10 @@ type Command struct {
 	Flags Flags
 	// Key positions for COMMAND: first, last (-1: the last argument), step.
 	FirstKey, LastKey, Step int
-	Summary                 string
+	// Summary is COMMAND DOCS's summary of a command Redis does not have;
+	// the others get Redis's docs (Doc) from docs_gen.go.
+	Summary string
+	Doc     *Doc
 	// Subcommands, for a container command (CLIENT, CONFIG …), lists the
 	// subcommands it has, lower case.
 	Subcommands []string
@@ -136,8 +139,13 @@ func register(cmds ...*Command) {
 		if n := btoi(c.Run != nil) + btoi(c.Op != nil) + btoi(c.OpCtx != nil); n != 1 {
 			panic("commands: " + c.Name + " needs exactly one of Run, Op and OpCtx")
 		}
-		if c.Summary == "" {
-			c.Summary = summaries[c.Name]
+		if d := redisDocs[c.Name]; d != nil {
+			if c.Summary != "" {
+				panic("commands: " + c.Name + "'s summary comes from Redis's docs")
+			}
+			c.Summary, c.Doc = d.Summary, d
+		} else {
+			c.Doc = &Doc{Summary: c.Summary, Since: "1.0.0", Group: "generic"}
 		}
 		table[c.Name] = c
 		byUpper[strings.ToUpper(c.Name)] = c

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mutexredis/mutexredis/glob"
 	"github.com/mutexredis/mutexredis/mutex"
 )
 
@@ -37,76 +36,41 @@ import (
 func init() {
 	k1 := func(c *Command) *Command { c.FirstKey, c.LastKey, c.Step = 1, 1, 1; return c }
 	register(
-		k1(&Command{Name: "zadd", Arity: -4, Flags: Write | Fast, Op: zaddOp(false),
-			Summary: "Adds one or more members to a sorted set, or updates their scores."}),
-		k1(&Command{Name: "zincrby", Arity: 4, Flags: Write | Fast, Op: zaddOp(true),
-			Summary: "Increments the score of a member in a sorted set."}),
-		k1(&Command{Name: "zrem", Arity: -3, Flags: Write | Fast, Op: zremOp,
-			Summary: "Removes one or more members from a sorted set."}),
-		k1(&Command{Name: "zscore", Arity: 3, Flags: Read | Fast, Op: zscoreOp,
-			Summary: "Returns the score of a member in a sorted set."}),
-		k1(&Command{Name: "zmscore", Arity: -3, Flags: Read | Fast, Op: zmscoreOp,
-			Summary: "Returns the score of one or more members in a sorted set."}),
-		k1(&Command{Name: "zcard", Arity: 2, Flags: Read | Fast, Op: zcardOp,
-			Summary: "Returns the number of members in a sorted set."}),
-		k1(&Command{Name: "zcount", Arity: 4, Flags: Read | Fast, Op: zcountOp,
-			Summary: "Returns the count of members in a sorted set that have scores within a range (walks the range)."}),
-		k1(&Command{Name: "zlexcount", Arity: 4, Flags: Read | Fast, Op: zlexcountOp,
-			Summary: "Returns the number of members in a sorted set within a lexicographical range (walks the range)."}),
-		k1(&Command{Name: "zrange", Arity: -4, Flags: Read, Op: zrangeOp(zrangeAuto, false, false),
-			Summary: "Returns members in a sorted set within a range of indexes, scores or lexicographical values."}),
-		k1(&Command{Name: "zrangebyscore", Arity: -4, Flags: Read, Op: zrangeOp(zrangeScore, false, true),
-			Summary: "Returns members in a sorted set within a range of scores."}),
-		k1(&Command{Name: "zrevrangebyscore", Arity: -4, Flags: Read, Op: zrangeOp(zrangeScore, true, true),
-			Summary: "Returns members in a sorted set within a range of scores in reverse order."}),
-		k1(&Command{Name: "zrangebylex", Arity: -4, Flags: Read, Op: zrangeOp(zrangeLex, false, true),
-			Summary: "Returns members in a sorted set within a lexicographical range."}),
-		k1(&Command{Name: "zrevrangebylex", Arity: -4, Flags: Read, Op: zrangeOp(zrangeLex, true, true),
-			Summary: "Returns members in a sorted set within a lexicographical range in reverse order."}),
-		k1(&Command{Name: "zrevrange", Arity: -4, Flags: Read, Op: zrangeOp(zrangeRank, true, true),
-			Summary: "Returns members in a sorted set within a range of indexes in reverse order."}),
-		&Command{Name: "zrangestore", Arity: -5, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: zrangestoreOp,
-			Summary: "Stores a range of members from a sorted set in a key."},
-		k1(&Command{Name: "zrank", Arity: -3, Flags: Read | Fast, Op: zrankOp(false),
-			Summary: "Returns the index of a member in a sorted set ordered by ascending scores (walks from the nearer end)."}),
-		k1(&Command{Name: "zrevrank", Arity: -3, Flags: Read | Fast, Op: zrankOp(true),
-			Summary: "Returns the index of a member in a sorted set ordered by descending scores (walks from the nearer end)."}),
-		k1(&Command{Name: "zpopmin", Arity: -2, Flags: Write | Fast, Op: zpopOp(false),
-			Summary: "Returns the lowest-scoring members from a sorted set after removing them."}),
-		k1(&Command{Name: "zpopmax", Arity: -2, Flags: Write | Fast, Op: zpopOp(true),
-			Summary: "Returns the highest-scoring members from a sorted set after removing them."}),
-		&Command{Name: "zmpop", Arity: -4, Flags: Write, Op: zmpopOp(false),
-			Summary: "Returns the lowest- or highest-scoring members from one of several sorted sets after removing them."},
-		&Command{Name: "bzpopmin", Arity: -3, Flags: Write | Fast | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: bzpopOp(false),
-			Summary: "Removes and returns the member with the lowest score from one of several sorted sets, or blocks until one is available."},
-		&Command{Name: "bzpopmax", Arity: -3, Flags: Write | Fast | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: bzpopOp(true),
-			Summary: "Removes and returns the member with the highest score from one of several sorted sets, or blocks until one is available."},
-		&Command{Name: "bzmpop", Arity: -5, Flags: Write | MayBlock, Op: zmpopOp(true),
-			Summary: "Removes and returns members from one of several sorted sets, or blocks until one is available."},
-		k1(&Command{Name: "zrandmember", Arity: -2, Flags: Read, Op: zrandmemberOp,
-			Summary: "Returns one or more random members from a sorted set (walks the set)."}),
-		k1(&Command{Name: "zremrangebyscore", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeScore),
-			Summary: "Removes members in a sorted set within a range of scores."}),
-		k1(&Command{Name: "zremrangebyrank", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeRank),
-			Summary: "Removes members in a sorted set within a range of indexes."}),
-		k1(&Command{Name: "zremrangebylex", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeLex),
-			Summary: "Removes members in a sorted set within a lexicographical range."}),
-		&Command{Name: "zunion", Arity: -3, Flags: Read, Op: zsetOpCmd(zopUnion, false),
-			Summary: "Returns the union of multiple sorted sets."},
-		&Command{Name: "zinter", Arity: -3, Flags: Read, Op: zsetOpCmd(zopInter, false),
-			Summary: "Returns the intersect of multiple sorted sets."},
-		&Command{Name: "zdiff", Arity: -3, Flags: Read, Op: zsetOpCmd(zopDiff, false),
-			Summary: "Returns the difference between multiple sorted sets."},
-		&Command{Name: "zunionstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopUnion, true),
-			Summary: "Stores the union of multiple sorted sets in a key."},
-		&Command{Name: "zinterstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopInter, true),
-			Summary: "Stores the intersect of multiple sorted sets in a key."},
-		&Command{Name: "zdiffstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopDiff, true),
-			Summary: "Stores the difference of multiple sorted sets in a key."},
-		&Command{Name: "zintercard", Arity: -3, Flags: Read, Op: zintercardOp,
-			Summary: "Returns the number of members of the intersect of multiple sorted sets."},
-		k1(&Command{Name: "zscan", Arity: -3, Flags: Read, OpCtx: zscanOp,
-			Summary: "Iterates over members and scores of a sorted set."}),
+		k1(&Command{Name: "zadd", Arity: -4, Flags: Write | Fast, Op: zaddOp(false)}),
+		k1(&Command{Name: "zincrby", Arity: 4, Flags: Write | Fast, Op: zaddOp(true)}),
+		k1(&Command{Name: "zrem", Arity: -3, Flags: Write | Fast, Op: zremOp}),
+		k1(&Command{Name: "zscore", Arity: 3, Flags: Read | Fast, Op: zscoreOp}),
+		k1(&Command{Name: "zmscore", Arity: -3, Flags: Read | Fast, Op: zmscoreOp}),
+		k1(&Command{Name: "zcard", Arity: 2, Flags: Read | Fast, Op: zcardOp}),
+		k1(&Command{Name: "zcount", Arity: 4, Flags: Read | Fast, Op: zcountOp}),
+		k1(&Command{Name: "zlexcount", Arity: 4, Flags: Read | Fast, Op: zlexcountOp}),
+		k1(&Command{Name: "zrange", Arity: -4, Flags: Read, Op: zrangeOp(zrangeAuto, false, false)}),
+		k1(&Command{Name: "zrangebyscore", Arity: -4, Flags: Read, Op: zrangeOp(zrangeScore, false, true)}),
+		k1(&Command{Name: "zrevrangebyscore", Arity: -4, Flags: Read, Op: zrangeOp(zrangeScore, true, true)}),
+		k1(&Command{Name: "zrangebylex", Arity: -4, Flags: Read, Op: zrangeOp(zrangeLex, false, true)}),
+		k1(&Command{Name: "zrevrangebylex", Arity: -4, Flags: Read, Op: zrangeOp(zrangeLex, true, true)}),
+		k1(&Command{Name: "zrevrange", Arity: -4, Flags: Read, Op: zrangeOp(zrangeRank, true, true)}),
+		&Command{Name: "zrangestore", Arity: -5, Flags: Write, FirstKey: 1, LastKey: 2, Step: 1, Op: zrangestoreOp},
+		k1(&Command{Name: "zrank", Arity: -3, Flags: Read | Fast, Op: zrankOp(false)}),
+		k1(&Command{Name: "zrevrank", Arity: -3, Flags: Read | Fast, Op: zrankOp(true)}),
+		k1(&Command{Name: "zpopmin", Arity: -2, Flags: Write | Fast, Op: zpopOp(false)}),
+		k1(&Command{Name: "zpopmax", Arity: -2, Flags: Write | Fast, Op: zpopOp(true)}),
+		&Command{Name: "zmpop", Arity: -4, Flags: Write, Op: zmpopOp(false)},
+		&Command{Name: "bzpopmin", Arity: -3, Flags: Write | Fast | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: bzpopOp(false)},
+		&Command{Name: "bzpopmax", Arity: -3, Flags: Write | Fast | MayBlock, FirstKey: 1, LastKey: -2, Step: 1, Op: bzpopOp(true)},
+		&Command{Name: "bzmpop", Arity: -5, Flags: Write | MayBlock, Op: zmpopOp(true)},
+		k1(&Command{Name: "zrandmember", Arity: -2, Flags: Read, Op: zrandmemberOp}),
+		k1(&Command{Name: "zremrangebyscore", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeScore)}),
+		k1(&Command{Name: "zremrangebyrank", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeRank)}),
+		k1(&Command{Name: "zremrangebylex", Arity: 4, Flags: Write, Op: zremrangeOp(zrangeLex)}),
+		&Command{Name: "zunion", Arity: -3, Flags: Read, Op: zsetOpCmd(zopUnion, false)},
+		&Command{Name: "zinter", Arity: -3, Flags: Read, Op: zsetOpCmd(zopInter, false)},
+		&Command{Name: "zdiff", Arity: -3, Flags: Read, Op: zsetOpCmd(zopDiff, false)},
+		&Command{Name: "zunionstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopUnion, true)},
+		&Command{Name: "zinterstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopInter, true)},
+		&Command{Name: "zdiffstore", Arity: -4, Flags: Write, FirstKey: 1, LastKey: 1, Step: 1, Op: zsetOpCmd(zopDiff, true)},
+		&Command{Name: "zintercard", Arity: -3, Flags: Read, Op: zintercardOp},
+		k1(&Command{Name: "zscan", Arity: -3, Flags: Read, OpCtx: zscanOp}),
 	)
 }
 
@@ -412,14 +376,21 @@ func zcollect(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange, o
 	if limit == 0 {
 		return nil, nil
 	}
+	budget, fits := newReplyBudget(r), true
 	err := zwalkScores(r, key, m, rng, func(member []byte, score float64) bool {
 		if offset > 0 {
 			offset--
 			return true
 		}
+		if fits = budget.take(len(member) + 8); !fits {
+			return false
+		}
 		items = append(items, zitem{bytes.Clone(member), score})
 		return limit < 0 || int64(len(items)) < limit
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return items, err
 }
 
@@ -429,14 +400,21 @@ func zcollectLex(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange
 	if limit == 0 {
 		return nil, nil
 	}
+	budget, fits := newReplyBudget(r), true
 	err := r.Elems(key, m, rng, func(sub, val []byte) bool {
 		if offset > 0 {
 			offset--
 			return true
 		}
+		if fits = budget.take(len(sub) + 8); !fits {
+			return false
+		}
 		items = append(items, zitem{bytes.Clone(sub[1:]), zdecodeScore(val)})
 		return limit < 0 || int64(len(items)) < limit
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return items, err
 }
 
@@ -1333,9 +1311,13 @@ func zpickRanks(r *mutex.Reader, key []byte, m *mutex.Meta, ranks []int64) ([]zi
 	slices.SortFunc(order, func(a, b int) int { return int(ranks[a] - ranks[b]) })
 	out := make([]zitem, len(ranks))
 	next, rank := 0, int64(0)
+	budget, fits := newReplyBudget(r), true // ranks may repeat: each copy is a reply's
 	err := zwalkScores(r, key, m, zscoreFamily, func(member []byte, score float64) bool {
 		var it *zitem
 		for next < len(order) && ranks[order[next]] == rank {
+			if fits = budget.take(len(member) + 8); !fits {
+				return false
+			}
 			if it == nil {
 				it = &zitem{bytes.Clone(member), score}
 			}
@@ -1345,6 +1327,9 @@ func zpickRanks(r *mutex.Reader, key []byte, m *mutex.Meta, ranks []int64) ([]zi
 		rank++
 		return next < len(order)
 	})
+	if err == nil && !fits {
+		return nil, budget.err()
+	}
 	return out[:next], err
 }
 
@@ -1540,8 +1525,9 @@ func zaggregate(target *float64, v float64, agg int) {
 }
 
 // run computes the operation; limit > 0 stops an intersection once it has
-// that many members.
-func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
+// that many members; a result that is a reply stays within budget (nil for
+// one that is stored or counted).
+func (a *zsetOpArgs) run(r *mutex.Reader, budget *replyBudget) ([]zitem, error) {
 	srcs := make([]*zsource, len(a.keys))
 	for i, key := range a.keys {
 		m, ok, err := r.Lookup(key)
@@ -1561,6 +1547,14 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 	}
 	var items []zitem
 	var ierr error
+	keep := func(member []byte, score float64) bool {
+		if budget != nil && !budget.take(len(member)+8) {
+			ierr = budget.err()
+			return false
+		}
+		items = append(items, zitem{bytes.Clone(member), score})
+		return true
+	}
 	switch a.kind {
 	case zopUnion:
 		slices.SortStableFunc(srcs, func(x, y *zsource) int { return int(x.size() - y.size()) })
@@ -1573,13 +1567,12 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 				}
 				if i, ok := acc[string(member)]; ok {
 					zaggregate(&items[i].score, v, a.agg)
-				} else {
-					acc[string(member)] = len(items)
-					items = append(items, zitem{bytes.Clone(member), v})
+					return true
 				}
-				return true
+				acc[string(member)] = len(items)
+				return keep(member, v)
 			})
-			if err != nil {
+			if err = errors.Join(err, ierr); err != nil {
 				return nil, err
 			}
 		}
@@ -1604,8 +1597,7 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 				}
 				zaggregate(&v, sc*s.weight, a.agg)
 			}
-			items = append(items, zitem{bytes.Clone(member), v})
-			return a.limit <= 0 || int64(len(items)) < a.limit
+			return keep(member, v) && (a.limit <= 0 || int64(len(items)) < a.limit)
 		})
 		if err = errors.Join(err, ierr); err != nil {
 			return nil, err
@@ -1622,8 +1614,7 @@ func (a *zsetOpArgs) run(r *mutex.Reader) ([]zitem, error) {
 					return true
 				}
 			}
-			items = append(items, zitem{bytes.Clone(member), score})
-			return true
+			return keep(member, score)
 		})
 		if err = errors.Join(err, ierr); err != nil {
 			return nil, err
@@ -1651,7 +1642,7 @@ func zsetOpCmd(kind zsetOpKind, store bool) func(args [][]byte) (mutex.Op, any) 
 				return mutex.Op{}, bad
 			}
 			return zwrite(func(tx *mutex.Tx) (any, error) {
-				items, err := a.run(&tx.Reader)
+				items, err := a.run(&tx.Reader, nil)
 				if err != nil {
 					return nil, err
 				}
@@ -1663,7 +1654,8 @@ func zsetOpCmd(kind zsetOpKind, store bool) func(args [][]byte) (mutex.Op, any) 
 			return mutex.Op{}, bad
 		}
 		return zread(func(r *mutex.Reader) (any, error) {
-			items, err := a.run(r)
+			budget := newReplyBudget(r)
+			items, err := a.run(r, &budget)
 			return zscored(items, a.withScores), err
 		}), nil
 	}
@@ -1675,7 +1667,7 @@ func zintercardOp(args [][]byte) (mutex.Op, any) {
 		return mutex.Op{}, bad
 	}
 	return zread(func(r *mutex.Reader) (any, error) {
-		items, err := a.run(r)
+		items, err := a.run(r, nil)
 		return int64(len(items)), err
 	}), nil
 }
@@ -1687,61 +1679,58 @@ func zintercardOp(args [][]byte) (mutex.Op, any) {
 const zscanSmall = 128
 
 func zscanOp(c *Ctx) (mutex.Op, any) {
-	args, cursors := c.Args, cursorsOf(c.Client)
-	key := args[1]
-	cursor, err := strconv.ParseUint(string(args[2]), 10, 64)
-	if err != nil {
-		return mutex.Op{}, Error("ERR invalid cursor")
-	}
-	var after []byte
-	if cursor != 0 {
-		var ok bool
-		if after, ok = cursors.load(cursor); !ok {
-			return mutex.Op{}, Error("ERR invalid cursor (unknown or expired)")
-		}
-	}
-	pattern, count, bad := parseMatchCount(args[3:], nil)
+	key := c.Args[1]
+	s, bad := parseScanArgs(c.Args[2:], 0)
 	if bad != nil {
 		return mutex.Op{}, bad
 	}
-	match := func(member []byte) bool { return pattern == "*" || glob.Match(pattern, string(member)) }
+	s.cursors = cursorsOf(c.Client)
 	return zread(func(r *mutex.Reader) (any, error) {
 		m, ok, err := zlookup(r, key)
 		if !ok || err != nil {
 			return []any{"0", []any{}}, err
 		}
+		if s.bad != nil {
+			return s.bad, nil
+		}
+		start, bad := decodeCursor(s.cursors, s.cursor)
+		if bad != nil {
+			return bad, nil
+		}
 		out := []any{}
-		if cursor == 0 && m.Count <= zscanSmall {
+		if s.cursor == 0 && m.Count <= zscanSmall {
 			err := zwalkScores(r, key, &m, zscoreFamily, func(member []byte, score float64) bool {
-				if match(member) {
+				if s.match(member) {
 					out = append(out, bytes.Clone(member), FormatDouble(score)) // strings, in RESP3 too
 				}
 				return true
 			})
 			return []any{"0", out}, err
 		}
+		// Larger sets page in member order, with HSCAN's cursors.
 		rng := zmemberFamily
-		if after != nil {
-			rng.Start = append(zmemberSub(after), 0)
+		if start != nil {
+			rng.Start = zmemberSub(start)
 		}
-		var last []byte
-		seen, more := 0, false
+		var last, next []byte
+		seen := 0
 		err = r.Elems(key, &m, rng, func(sub, val []byte) bool {
-			if seen == count {
-				more = true
+			member := sub[1:]
+			if seen == s.count {
+				next = bytes.Clone(member)
 				return false
 			}
 			seen++
-			last = append(last[:0], sub[1:]...)
-			if match(sub[1:]) {
-				out = append(out, bytes.Clone(sub[1:]), FormatDouble(zdecodeScore(val)))
+			last = append(last[:0], member...)
+			if s.match(member) {
+				out = append(out, bytes.Clone(member), FormatDouble(zdecodeScore(val)))
 			}
 			return true
 		})
-		next := "0"
-		if more {
-			next = strconv.FormatUint(cursors.save(bytes.Clone(last)), 10)
+		cursor := "0"
+		if next != nil {
+			cursor = strconv.FormatUint(encodeBound(s.cursors, separator(last, next)), 10)
 		}
-		return []any{next, out}, err
+		return []any{cursor, out}, err
 	}), nil
 }

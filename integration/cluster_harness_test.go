@@ -7,6 +7,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -50,6 +51,24 @@ func startCluster(t testing.TB, size int, flags ...string) *cluster {
 // any process's outgoing connection may take one from the ephemeral range.
 func portTaken(err error) bool { return strings.Contains(err.Error(), "address already in use") }
 
+// fixedPort returns a free loopback port below Linux's ephemeral range
+// (32768–60999): a node keeps its ports across restarts, and a port of the
+// ephemeral range may meanwhile be taken by any process's outgoing
+// connection, for as long as that connection lives.
+func fixedPort(t testing.TB) int {
+	t.Helper()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port in 20000–31999")
+	return 0
+}
+
 // newCluster lays out size nodes (ports, directories, the peers list)
 // without starting them.
 func newCluster(t testing.TB, size int, flags ...string) *cluster {
@@ -57,7 +76,7 @@ func newCluster(t testing.TB, size int, flags ...string) *cluster {
 	c := &cluster{flags: flags}
 	var peers []string
 	for i := range size {
-		n := &clusterNode{id: fmt.Sprintf("n%d", i+1), port: freePort(t), raftPort: freePort(t), dir: t.TempDir()}
+		n := &clusterNode{id: fmt.Sprintf("n%d", i+1), port: fixedPort(t), raftPort: fixedPort(t), dir: t.TempDir()}
 		c.nodes = append(c.nodes, n)
 		peers = append(peers, fmt.Sprintf("%s@127.0.0.1:%d@%s", n.id, n.raftPort, n.addr()))
 	}

@@ -46,7 +46,7 @@ func uno(args ...string) collStep { return collStep{args, anyOrder} }
 func prs(args ...string) collStep { return collStep{args, pairs} }
 func shp(args ...string) collStep { return collStep{args, shape} }
 
-// scn is an HSCAN/SSCAN from cursor 0 (args[2] is replaced by each cursor);
+// scn is an HSCAN/SSCAN/ZSCAN from cursor 0 (args[2] is replaced by each cursor);
 // pairsToo says the elements are field/value pairs.
 func scn(args ...string) collStep { return collStep{args, scanAll} }
 
@@ -164,7 +164,8 @@ func (c *rconn) collDo(st collStep) string {
 	args := slices.Clone(st.args)
 	args[2] = "0"
 	var all []string
-	hash := strings.EqualFold(args[0], "HSCAN") && !slices.ContainsFunc(args, func(a string) bool { return strings.EqualFold(a, "NOVALUES") })
+	hash := strings.EqualFold(args[0], "ZSCAN") || // member, score
+		strings.EqualFold(args[0], "HSCAN") && !slices.ContainsFunc(args, func(a string) bool { return strings.EqualFold(a, "NOVALUES") })
 	for round := 0; ; round++ {
 		if round > 100000 {
 			c.t.Fatalf("%q: the scan does not end", st.args)

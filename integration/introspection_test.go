@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -319,6 +320,28 @@ func TestFlushAllEveryKeyspace(t *testing.T) {
 	}
 }
 
+// TestSwapDBRefused checks that a valid SWAPDB is refused with its reason
+// and changes nothing (the argument errors are compared with Redis in
+// TestIntrospectionCompareWithRedis).
+func TestSwapDBRefused(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	c := dialRaw(t, s.Addr)
+	c.do("SET", "k", "in-0")
+	c.do("SELECT", "1")
+	c.do("SET", "k", "in-1")
+	if got := c.do("SWAPDB", "0", "1"); !strings.HasPrefix(got, "-ERR SWAPDB is not supported: ") {
+		t.Errorf("SWAPDB 0 1: %s", got)
+	}
+	if got := c.do("GET", "k"); got != `"in-1"` {
+		t.Errorf("db 1 after a refused SWAPDB: %s", got)
+	}
+	c.do("SELECT", "0")
+	if got := c.do("GET", "k"); got != `"in-0"` {
+		t.Errorf("db 0 after a refused SWAPDB: %s", got)
+	}
+}
+
 // TestServerCommands checks TIME, WAIT, WAITAOF and CLIENT PAUSE.
 func TestServerCommands(t *testing.T) {
 	t.Parallel()
@@ -387,4 +410,48 @@ func fmtSscan(r string, secs, micros *int64) (int, error) {
 		}
 	}
 	return 2, nil
+}
+
+// TestCommandDocsCompareWithRedis compares COMMAND DOCS, argument specs
+// included, with redis-server 7.0 for a sample of commands (key specs,
+// oneofs, blocks, tokens, history, deprecation), in RESP2 and RESP3, and
+// the help redis-cli builds from it. Container commands are compared by
+// one subcommand: Redis lists a container's subcommands in hash order.
+func TestCommandDocsCompareWithRedis(t *testing.T) {
+	t.Parallel()
+	raddr := realRedis(t)
+	s := startServer(t)
+	sample := [][]string{
+		{"get"}, {"set"}, {"zadd"}, {"zrange"}, {"xadd"}, {"xautoclaim"}, {"blmpop"}, {"lpos"},
+		{"rpoplpush"}, {"hmset"}, {"eval"}, {"sintercard"}, {"eval_ro"}, {"xgroup|create"}, {"CONFIG|GET"}, {"config|get"}, {"client|tracking"},
+		{"get", "nosuchcommand", "del"}, {"ping", "echo"},
+	}
+	for _, proto := range []int{2, 3} {
+		mine, theirs := dialRaw(t, s.Addr), dialRaw(t, raddr)
+		read := (*rconn).read
+		if proto == 3 {
+			mine.hello3()
+			theirs.hello3()
+			read = (*rconn).read3
+		}
+		for _, names := range sample {
+			args := append([]string{"COMMAND", "DOCS"}, names...)
+			mine.send(args...)
+			theirs.send(args...)
+			if got, want := read(mine), read(theirs); got != want {
+				t.Errorf("RESP%d %q:\n mutexredis: %s\n redis:      %s", proto, args, got, want)
+			}
+		}
+	}
+	needCLI(t)
+	_, port, _ := net.SplitHostPort(raddr)
+	rs := &srv{}
+	rs.Port, _ = strconv.Atoi(port)
+	for _, cmd := range []string{"set", "zadd", "xclaim", "client tracking"} {
+		got, _, err1 := s.cli(t, "help "+cmd+"\n")
+		want, _, err2 := rs.cli(t, "help "+cmd+"\n")
+		if err1 != nil || err2 != nil || got != want || !strings.Contains(got, "summary:") {
+			t.Errorf("redis-cli help %s:\n mutexredis: %q (%v)\n redis:      %q (%v)", cmd, got, err1, want, err2)
+		}
+	}
 }

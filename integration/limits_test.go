@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -794,6 +795,109 @@ func TestLimitsQueryBufferLimit(t *testing.T) {
 		raddr, _ := secRealRedis(t, "--client-query-buffer-limit", "1mb")
 		if got, closed := limExchange(t, raddr, input); got != "" || !closed {
 			t.Errorf("redis: got %q (closed %v)", got, closed)
+		}
+	}
+}
+
+// TestReplyBounded: a read that would copy out more of a collection than
+// client-output-buffer-limit normal's hard limit answers an error instead
+// of building the reply, and harms nothing; smaller reads of the same
+// collections work, and the limit is CONFIG SET as in Redis (its CONFIG
+// GET form compared with redis-server's).
+func TestReplyBounded(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--client-output-buffer-limit", "normal 100kb 0 0")
+	c := dialRaw(t, s.Addr)
+	big := strings.Repeat("v", 200)
+	for i := 0; i < 1000; i++ {
+		n := strconv.Itoa(i)
+		c.send("HSET", "h", "f"+n, big)
+		c.send("SADD", "s", big+n)
+		c.send("RPUSH", "l", big)
+		c.send("ZADD", "z", n, big+n)
+		c.send("XADD", "x", "*", "f", big)
+		c.send("SET", big+n, "v")
+	}
+	for i := 0; i < 6000; i++ {
+		if r := c.read(); strings.HasPrefix(r, "-") {
+			t.Fatalf("filling: %s", r)
+		}
+	}
+	const tooLarge = "-ERR reply exceeds client-output-buffer-limit normal (102400 bytes)"
+	for _, cmd := range [][]string{
+		{"HGETALL", "h"}, {"HVALS", "h"}, {"SMEMBERS", "s"}, {"LRANGE", "l", "0", "-1"},
+		{"ZRANGE", "z", "0", "-1"}, {"ZRANGEBYSCORE", "z", "-inf", "+inf"}, {"XRANGE", "x", "-", "+"},
+		{"HRANDFIELD", "h", "-2000", "WITHVALUES"}, {"SRANDMEMBER", "s", "-2000"}, {"ZRANDMEMBER", "z", "-2000"},
+		{"HRANDFIELD", "h", "900", "WITHVALUES"}, {"SUNION", "s", "nokey"}, {"SINTER", "s", "s"}, {"SDIFF", "s", "nokey"},
+		{"KEYS", "*"}, {"XREAD", "STREAMS", "x", "0"}, {"ZUNION", "2", "z", "nokey"}, {"ZINTER", "2", "z", "z"}, {"ZDIFF", "1", "z"},
+	} {
+		if got := c.do(cmd...); !strings.HasPrefix(got, tooLarge) {
+			t.Errorf("%q: %.100s, want %s…", cmd, got, tooLarge)
+		}
+	}
+	for _, cmd := range [][]string{
+		{"LRANGE", "l", "0", "9"}, {"ZRANGE", "z", "0", "9"}, {"XRANGE", "x", "-", "+", "COUNT", "10"}, {"HKEYS", "h"},
+		{"HRANDFIELD", "h", "-20", "WITHVALUES"}, {"SRANDMEMBER", "s", "-20"}, {"ZRANDMEMBER", "z", "-20"},
+		{"KEYS", "[hslzx]"}, {"XREAD", "COUNT", "10", "STREAMS", "x", "0"},
+	} {
+		if got := c.do(cmd...); !strings.HasPrefix(got, "[") {
+			t.Errorf("%q: %.100s, want an array", cmd, got)
+		}
+	}
+	for _, cmd := range [][]string{{"SUNIONSTORE", "s2", "s", "nokey"}, {"ZUNIONSTORE", "z2", "2", "z", "nokey"}, {"ZINTERCARD", "2", "z", "z"}} {
+		if got := c.do(cmd...); got != ":1000" { // a stored or counted result is no reply
+			t.Errorf("%q: %s", cmd, got)
+		}
+	}
+	// XREADGROUP delivers fewer entries than a reply could not hold, and
+	// the rest on the next reads: every entry exactly once.
+	c.do("XGROUP", "CREATE", "x", "g", "0")
+	delivered, reads := 0, 0
+	for {
+		c.send("XREADGROUP", "GROUP", "g", "c", "STREAMS", "x", ">")
+		v, err := readTree(c.rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := v.(string); ok {
+			if s == "(nil-array)" { // all delivered
+				break
+			}
+			t.Fatalf("XREADGROUP: %s", s)
+		}
+		n := len(v.([]any)[0].([]any)[1].([]any))
+		if n == 0 || n >= 1000 {
+			t.Fatalf("XREADGROUP delivered %d entries", n)
+		}
+		delivered += n
+		reads++
+	}
+	if delivered != 1000 || reads < 2 {
+		t.Errorf("XREADGROUP delivered %d entries in %d reads, want 1000 in several", delivered, reads)
+	}
+	if got := c.do("XPENDING", "x", "g"); !strings.HasPrefix(got, "[:1000,") {
+		t.Errorf("XPENDING: %.60s", got)
+	}
+	if got := c.do("HLEN", "h"); got != ":1000" {
+		t.Errorf("HLEN after refused replies: %s", got)
+	}
+	if got := c.do("CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0"); got != "+OK" {
+		t.Fatalf("CONFIG SET: %s", got)
+	}
+	if got := c.do("HGETALL", "h"); !strings.HasPrefix(got, "[") {
+		t.Errorf("HGETALL without a limit: %.100s", got)
+	}
+	theirs := dialRaw(t, realRedis(t))
+	for _, v := range []string{"normal 100kb 0 0", "normal 1mb 0 0 pubsub 4mb 1mb 5", "pubsub 1mb 0 0"} {
+		for _, x := range []*rconn{c, theirs} {
+			x.do("CONFIG", "SET", "client-output-buffer-limit", v)
+		}
+		// Replica limits differ (there are no replicas here): not compared.
+		slave := regexp.MustCompile(` slave \d+ \d+ \d+`)
+		got := slave.ReplaceAllString(c.do("CONFIG", "GET", "client-output-buffer-limit"), "")
+		want := slave.ReplaceAllString(theirs.do("CONFIG", "GET", "client-output-buffer-limit"), "")
+		if got != want {
+			t.Errorf("CONFIG GET after SET %q:\n mutexredis: %s\n redis:      %s", v, got, want)
 		}
 	}
 }

@@ -72,6 +72,23 @@ var setScripts = []collScript{
 		scn("SSCAN", "s", "0", "MATCH", "*1", "COUNT", "100"), ex("SSCAN", "s", "0", "COUNT", "0"), ex("SSCAN", "s", "0", "NOVALUES"),
 		ex("SSCAN", "s", "0", "COUNT"), ex("SSCAN", "s", "0", "FOO", "x"), ex("SSCAN", "s"),
 	}},
+	{"scan family errors", []collStep{
+		// Redis checks the key before the options: a missing key answers an
+		// empty scan whatever follows its cursor (SCAN has no key: at once).
+		ex("ZSCAN", "nokey", "0", "COUNT", "x"), ex("ZSCAN", "nokey", "0", "FOO"), ex("ZSCAN", "nokey", "0", "COUNT", "0"),
+		ex("ZSCAN", "nokey", "0", "MATCH"), ex("ZSCAN", "nokey", "0", "NOVALUES"), ex("ZSCAN", "nokey", "-1"), ex("ZSCAN", "nokey", "99"),
+		ex("ZSCAN", "nokey", "x"), ex("ZSCAN", "nokey", "18446744073709551616"), ex("HSCAN", "nokey", "0", "FOO"), ex("SSCAN", "nokey", "99", "COUNT", "x"),
+		ex("SET", "str", "x"), ex("ZSCAN", "str", "0", "FOO"), ex("HSCAN", "str", "0", "COUNT", "x"),
+		ex("ZADD", "z", "1", "a"), ex("ZSCAN", "z", "0", "COUNT", "x"), ex("ZSCAN", "z", "0", "FOO"), ex("ZSCAN", "z", "0", "COUNT", "0"),
+		ex("ZSCAN", "z", "0", "NOVALUES"), ex("ZSCAN", "z", "0", "MATCH"),
+		ex("SCAN", "0", "COUNT", "x"), ex("SCAN", "0", "FOO"), ex("SCAN", "0", "NOVALUES"), ex("SCAN", "0", "TYPE"), ex("SCAN", "x"),
+		ex("SCAN", "0", "TYPE", "nosuchtype"), ex("SCAN", "0", "COUNT", "0"),
+	}},
+	{"zscan big", []collStep{
+		ex("EVAL", "for i = 1, 300 do redis.call('zadd', KEYS[1], i % 7, 'member:' .. i) end", "1", "zbig"),
+		scn("ZSCAN", "zbig", "0"), scn("ZSCAN", "zbig", "0", "COUNT", "7"), scn("ZSCAN", "zbig", "0", "MATCH", "*1*", "COUNT", "3"),
+		ex("ZREMRANGEBYRANK", "zbig", "0", "199"), scn("ZSCAN", "zbig", "0", "COUNT", "1"),
+	}},
 	{"set wrongtype", []collStep{
 		ex("SET", "str", "x"), ex("HSET", "h", "f", "v"), ex("SADD", "s", "m"),
 		ex("SADD", "str", "m"), ex("SREM", "str", "m"), ex("SISMEMBER", "h", "m"), ex("SMISMEMBER", "h", "m"), ex("SMEMBERS", "str"),

@@ -109,6 +109,13 @@ var streamScripts = []script{
 		cmd("XAUTOCLAIM", "s", "g", "c5", "x", "0"), cmd("XAUTOCLAIM", "s", "g", "c5", "0", "bad"),
 		cmd("XAUTOCLAIM", "s", "nog", "c5", "0", "0"), cmd("XAUTOCLAIM", "s", "g", "c5", "0", "0", "FOO"),
 		cmd("XDEL", "s", "3-1"), cmd("XAUTOCLAIM", "s", "g", "c6", "0", "-", "JUSTID"), cmd("XPENDING", "s", "g"),
+		// One claim loop for both: deleted entries dropped, FORCE, IDLE/TIME/RETRYCOUNT/LASTID, entries replied.
+		cmd("XADD", "s", "8-1", "f", "8"), cmd("XADD", "s", "9-1", "f", "9"), cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"),
+		cmd("XDEL", "s", "8-1"), cmd("XCLAIM", "s", "g", "c7", "0", "8-1", "9-1", "IDLE", "100000000", "RETRYCOUNT", "3"),
+		cmd("XPENDING", "s", "g"), cmd("XCLAIM", "s", "g", "c8", "0", "9-1", "TIME", "0", "LASTID", "9-5"), cmd("XINFO", "GROUPS", "s"),
+		cmd("XCLAIM", "s", "g", "c8", "0", "9-1", "7-7", "FORCE", "JUSTID"), cmd("XADD", "s", "10-1", "f", "10"),
+		cmd("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"), cmd("XDEL", "s", "9-1"),
+		cmd("XAUTOCLAIM", "s", "g", "c9", "0", "0"), cmd("XPENDING", "s", "g"), cmd("XAUTOCLAIM", "s", "g", "c9", "3600000", "0"),
 		cmd("XINFO", "CONSUMERS", "s", "nog"), cmd("XINFO", "GROUPS", "nokey"),
 		cmd("XGROUP", "CREATECONSUMER", "s", "g", "c9"), cmd("XGROUP", "CREATECONSUMER", "s", "g", "c9"),
 		cmd("XGROUP", "DELCONSUMER", "s", "g", "c6"), cmd("XGROUP", "DELCONSUMER", "s", "g", "nobody"),

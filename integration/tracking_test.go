@@ -111,6 +111,17 @@ var trackingScripts = []struct {
 		tw("SET", "trk:bc:1", "x"), syncC, tw("SET", "trk:other", "y"), syncC,
 		tw("MSET", "trk:bc:2", "a", "trk:bd:3", "b", "trk:zz", "c"), syncC, tw("DEL", "trk:bc:2"), syncC,
 	}},
+	{"scripts and transactions", false, []trackStep{
+		// A script's writes invalidate, declared keys or not.
+		tc("CLIENT", "TRACKING", "ON"), tc("GET", "trk:s1"), tc("GET", "trk:s2"),
+		tw("EVAL", "redis.call('set', KEYS[1], 'x') return redis.call('set', 'trk:s2', 'y')", "1", "trk:s1"), syncC,
+		tw("FUNCTION", "LOAD", "REPLACE", "#!lua name=trklib\nredis.register_function('trkset', function(keys, args) return redis.call('set', keys[1], args[1]) end)"),
+		tc("GET", "trk:f"), tw("FCALL", "trkset", "1", "trk:f", "v"), syncC,
+		tc("GET", "trk:m"), tw("MULTI"), tw("SET", "trk:m", "1"), tw("EVAL", "return redis.call('del', 'trk:m')", "0"), tw("EXEC"), syncC,
+		tc("GET", "trk:own2"), tc("EVAL", "return redis.call('set', KEYS[1], 'z')", "1", "trk:own2").replies(2), syncC,
+		tc("GET", "trk:h"), tw("HSET", "trk:h", "a", "1", "b", "2"), syncC,
+		tc("GET", "trk:l"), tw("RPUSH", "trk:l", "a"), tc("GET", "trk:l").replies(2), tw("LPOP", "trk:l"), syncC,
+	}},
 	{"resp2 redirect", true, []trackStep{
 		tr("SUBSCRIBE", "__redis__:invalidate"), trackStep{who: "c redirect"},
 		tc("GET", "trk:r"), tw("SET", "trk:r", "1"), syncR, tc("GET", "trk:r"), tw("FLUSHDB"), syncR,
@@ -175,6 +186,39 @@ func TestTrackingCompareWithRedis(t *testing.T) {
 				t.Errorf("transcripts differ:\n mutexredis:\n%s\n redis:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// TestTrackingExpiry checks that a key's expiry invalidates it, as in
+// Redis: the tracking client reads a key with a TTL (a longer one each
+// time the key was gone before the read), then waits for the invalidation
+// the expirer sends.
+func TestTrackingExpiry(t *testing.T) {
+	t.Parallel()
+	raddr := ownRealRedis(t)
+	s := startServer(t)
+	run := func(addr string) string {
+		c, w := dialRaw(t, addr), dialRaw(t, addr)
+		c.hello3()
+		if got := c.do3("CLIENT", "TRACKING", "ON"); got != "+OK" {
+			t.Fatalf("CLIENT TRACKING ON: %s", got)
+		}
+		for ttl := 50; ; ttl *= 2 {
+			w.do("SET", "trk:exp", "v", "PX", strconv.Itoa(ttl))
+			c.send("GET", "trk:exp")
+			got := c.read3()
+			for strings.HasPrefix(got, ">") { // the SET's invalidation of the last round's read
+				got = c.read3()
+			}
+			if got == `"v"` {
+				break // tracked while it exists: its expiry must invalidate it
+			}
+		}
+		return c.read3() // blocks until the expirer deletes it
+	}
+	got, want := run(s.Addr), run(raddr)
+	if got != want || got != `>["invalidate", ["trk:exp"]]` {
+		t.Errorf("after expiry mutexredis sent %s, redis %s", got, want)
 	}
 }
 

@@ -75,11 +75,12 @@ type request struct {
 	// for; role says what the signal asks of its goroutine.
 	wake  chan struct{}
 	role  role
-	slot  int        // the first slot of the read phase's share it runs (roleRead)
-	lead  bool       // its goroutine serves it to the end (a Do): it may lead
-	batch []*request // the write phase it leads
-	link  *request   // next in Keyspace.done
-	r     Reader     // what its goroutine runs a read share with
+	slot  int             // the first slot of the read phase's share it runs (roleRead)
+	lead  bool            // its goroutine serves it to the end (a Do): it may lead
+	batch []*request      // the write phase it leads
+	link  *request        // next in Keyspace.done
+	r     Reader          // what its goroutine runs a read share with
+	ctx   context.Context // Do's: Options.Tracker learns who wrote (nil for wake-ups)
 }
 
 // role is what a woken request's goroutine is to do.
@@ -190,7 +191,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 	k.stats.queued.Add(int64(len(ops)))
 	defer k.stats.queued.Add(-int64(len(ops)))
 	req := requestPool.Get().(*request)
-	req.ops, req.next, req.lead = ops, 0, true
+	req.ops, req.next, req.lead, req.ctx = ops, 0, true, ctx
 	k.inMu.Lock()
 	if k.evicted {
 		k.inMu.Unlock()
@@ -217,7 +218,7 @@ func (k *Keyspace) Do(ctx context.Context, ops []Op) error {
 		k.drive(req)
 	}
 	k.serve(req)
-	req.ops = nil
+	req.ops, req.ctx = nil, nil
 	requestPool.Put(req) // the phases let go of it before it was done
 	return nil
 }
@@ -453,7 +454,7 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	rp := k.rp
 	r := &worker.r
-	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true,
+	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true, maxReply: k.store.maxReply(),
 		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
 	var n int64
 	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
@@ -566,13 +567,13 @@ func (k *Keyspace) writePhase(reqs []*request) {
 func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []any, err error) {
 	s := k.store
 	if err := s.Failed(); err != nil {
-		runWrites(reqs, nil)
+		runWrites(reqs, nil, nil)
 		return 0, 0, nil, err
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{
-		Reader:   Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now()},
+		Reader:   Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now(), maxReply: s.maxReply()},
 		b:        b,
 		watches:  &k.watches,
 		lastSeq:  k.lastSeq.Load(),
@@ -586,11 +587,14 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if k.listening() {
 		tx.muts, tx.notes = new([]Access), new([]any)
 	}
+	if t := s.opts.Tracker; t != nil && t.Active() {
+		tx.written = &writtenKeys{}
+	}
 	if s.opts.FeedRetention.On() {
 		tx.feedOps = feedBuffer() // the feed records every batch's ops
 		defer putFeedBuffer(tx.feedOps)
 	}
-	runWrites(reqs, tx)
+	runWrites(reqs, tx, s.opts.Tracker)
 	if tx.notes != nil {
 		notes = *tx.notes
 	}
@@ -648,7 +652,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 // runWrites runs reqs' ops of the write phase into tx (with tx nil, it only
 // steps over them); each request stops at its first read, which waits for
 // the next read phase.
-func runWrites(reqs []*request, tx *Tx) {
+func runWrites(reqs []*request, tx *Tx, tracker WriteTracker) {
 	for _, req := range reqs {
 		for end := span(req, phaseWrite); req.next < end; req.next++ {
 			op := &req.ops[req.next]
@@ -657,6 +661,9 @@ func runWrites(reqs []*request, tx *Tx) {
 				op.Err = errNoKind
 			case op.kind == KindWrite && tx != nil:
 				op.Result, op.Err = op.write(tx)
+				if tx.written != nil {
+					tx.reportWritten(req.ctx, tracker)
+				}
 			}
 		}
 	}

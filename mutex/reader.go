@@ -41,6 +41,7 @@ type Reader struct {
 	key      []byte // scratch for encoded keys
 	rec      *[]Access
 	now      int64
+	maxReply int64                           // Options.MaxReplyBytes, read once per phase (budget.go)
 	expired  func(key []byte, m *Meta) error // a Tx deletes what it finds expired
 	sawDue   bool                            // a read phase met an expired key
 	elemBuf  []byte

@@ -33,6 +33,12 @@ type Options struct {
 	// deleted as expired (the server attaches Redis's "expired"
 	// notification with it).
 	OnExpire func(tx *Tx, key []byte)
+	// Tracker, if set, learns the keys every write op writes (written.go):
+	// client-side caching's invalidations.
+	Tracker WriteTracker
+	// MaxReplyBytes, if set, is read once per phase: the bytes one op may
+	// collect for its reply (Reader.MaxReply; 0: no limit).
+	MaxReplyBytes func() int64
 	// FeedRetention turns on and bounds each keyspace's change feed (feed.go); zero: no feed.
 	FeedRetention FeedRetention
 	// GoneLife is how long a deleted key's gone record stays before the

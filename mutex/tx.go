@@ -24,6 +24,7 @@ type Tx struct {
 	lastSeq   uint64
 	gens      uint64              // collections created in this batch
 	touched   map[string]struct{} // keys written, while submitters block (else nil)
+	written   *writtenKeys        // the op's keys for Options.Tracker, while it is active (else nil)
 	scratch   []byte
 	goneLife  int64 // ms (Options.GoneLife)
 	// minDeadline is the earliest deadline the batch indexed (0: none),
@@ -61,6 +62,9 @@ func (tx *Tx) wrote(key []byte) {
 	tx.watches.touch(key)
 	if tx.touched != nil {
 		tx.touched[string(key)] = struct{}{}
+	}
+	if tx.written != nil {
+		tx.written.add(key)
 	}
 }
 
@@ -287,6 +291,9 @@ func (tx *Tx) Clear() error {
 		return err
 	}
 	tx.changed, tx.dirty = true, true
+	if tx.written != nil {
+		tx.written.all = true
+	}
 	tx.Emit(Access{Op: "flushdb"})
 	return nil
 }

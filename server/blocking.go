@@ -16,7 +16,7 @@ import (
 // command is served, its timeout passes, the client disconnects (a
 // watcher sees the socket close) or the server shuts down.
 func (c *conn) block(b *commands.Blocking) any {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.client.Context) // names the writer to tracking
 	defer cancel()
 	if b.Timeout > 0 {
 		var stop context.CancelFunc

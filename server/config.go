@@ -65,8 +65,11 @@ type Config struct {
 	// ("" without one): INFO's config_file, CONFIG REWRITE's target.
 	ConfigFile string
 
-	mu             sync.Mutex
-	PubSubLimits   limits // client-output-buffer-limit pubsub
+	mu           sync.Mutex
+	PubSubLimits limits // client-output-buffer-limit pubsub
+	// NormalLimits is client-output-buffer-limit normal: its hard limit
+	// bounds the bytes one reply collects (mutex.Options.MaxReplyBytes).
+	NormalLimits   limits
 	RequirePass    string
 	CheckpointDir  string
 	CheckpointKeep int // checkpoints kept; 0 keeps every one
@@ -110,6 +113,7 @@ func DefaultConfig() *Config {
 		TLSAuthClients:         "yes",
 		LogFormat:              "text",
 		PubSubLimits:           limits{hard: 32 << 20, soft: 8 << 20, softFor: 60 * time.Second},
+		NormalLimits:           limits{hard: 512 << 20},
 		CheckpointDir:          "./checkpoints",
 		CheckpointKeep:         0,
 		BusyReplyThreshold:     5 * time.Second,
@@ -130,6 +134,13 @@ func (c *Config) readerLimits() readerLimits {
 	l.maxQuery = c.ClientQueryBufferLimit
 	c.mu.Unlock()
 	return l
+}
+
+// maxReplyBytes is client-output-buffer-limit normal's hard limit.
+func (c *Config) maxReplyBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int64(c.NormalLimits.hard)
 }
 
 func (c *Config) pubsubLimits() limits {
@@ -289,21 +300,28 @@ var coreParams = []param{
 			c.mu.Unlock()
 			return nil
 		}},
-	{name: "client-output-buffer-limit", mutable: true, words: true, usage: `pub/sub output limit, as Redis: "pubsub <hard> <soft> <seconds>"`,
+	{name: "client-output-buffer-limit", mutable: true, words: true, usage: `output limits, as Redis: "normal <hard> 0 0 pubsub <hard> <soft> <seconds>" (normal: the largest reply)`,
 		get: func(c *Config) string {
-			l := c.pubsubLimits()
-			return fmt.Sprintf("normal 0 0 0 slave 0 0 0 pubsub %d %d %d", l.hard, l.soft, int(l.softFor.Seconds()))
+			c.mu.Lock()
+			n, l := c.NormalLimits, c.PubSubLimits
+			c.mu.Unlock()
+			return fmt.Sprintf("normal %d %d %d slave 0 0 0 pubsub %d %d %d", n.hard, n.soft, int(n.softFor.Seconds()), l.hard, l.soft, int(l.softFor.Seconds()))
 		},
 		set: func(c *Config, v string) error {
 			if strings.TrimSpace(v) == "" {
 				return nil // Redis accepts "" and changes nothing
 			}
-			l, err := ParseOutputLimit(v)
+			normal, pubsub, err := ParseOutputLimit(v)
 			if err != nil {
 				return err
 			}
 			c.mu.Lock()
-			c.PubSubLimits = l
+			if normal != nil {
+				c.NormalLimits = *normal
+			}
+			if pubsub != nil {
+				c.PubSubLimits = *pubsub
+			}
 			c.mu.Unlock()
 			return nil
 		}},
@@ -444,34 +462,33 @@ func (c *Config) Apply(name, value string) error {
 
 var errBadDirective = errors.New("Bad directive or wrong number of arguments")
 
-// ParseOutputLimit parses client-output-buffer-limit's value; only the
-// pubsub class is kept (normal clients are bounded by back-pressure).
-func ParseOutputLimit(v string) (limits, error) {
+// ParseOutputLimit parses client-output-buffer-limit's value: the normal
+// and pubsub classes it sets (nil: not given; replica limits are ignored).
+func ParseOutputLimit(v string) (normal, pubsub *limits, err error) {
 	f := strings.Fields(v)
 	if len(f) == 0 || len(f)%4 != 0 {
-		return limits{}, fmt.Errorf("Wrong number of arguments in buffer limit configuration.")
+		return nil, nil, fmt.Errorf("Wrong number of arguments in buffer limit configuration.")
 	}
-	var out limits
-	found := false
 	for i := 0; i < len(f); i += 4 {
 		class := strings.ToLower(f[i])
 		if class != "normal" && class != "slave" && class != "replica" && class != "pubsub" {
-			return limits{}, fmt.Errorf("Invalid client class specified in buffer limit configuration.")
+			return nil, nil, fmt.Errorf("Invalid client class specified in buffer limit configuration.")
 		}
 		hard, err1 := parseMemory(f[i+1])
 		soft, err2 := parseMemory(f[i+2])
 		secs, err3 := strconv.Atoi(f[i+3])
 		if err1 != nil || err2 != nil || err3 != nil || secs < 0 {
-			return limits{}, fmt.Errorf("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+			return nil, nil, fmt.Errorf("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
 		}
-		if class == "pubsub" {
-			out, found = limits{hard: hard, soft: soft, softFor: time.Duration(secs) * time.Second}, true
+		l := &limits{hard: hard, soft: soft, softFor: time.Duration(secs) * time.Second}
+		switch class {
+		case "normal":
+			normal = l
+		case "pubsub":
+			pubsub = l
 		}
 	}
-	if !found {
-		return DefaultConfig().PubSubLimits, nil
-	}
-	return out, nil
+	return normal, pubsub, nil
 }
 
 // parseMemory reads Redis memory units: 1k 1kb 1m 1mb 1g 1gb, or bytes.

@@ -53,23 +53,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.client = commands.Client{ID: s.nextID.Add(1), Keyspace: "0", Addr: nc.RemoteAddr().String(), Conn: c, Server: s,
 		Proto: 2, Authenticated: s.cfg.requirePass() == "", LAddr: nc.LocalAddr().String(), FD: socketFD(nc),
 		Created: time.Now()}
-	c.client.Written = c.writtenInTx
+	c.client.Context = context.WithValue(context.Background(), writerKey{}, c)
 	c.view = c.client.View()
 	return c
-}
-
-// writtenInTx sends the invalidations of a write that a transaction runs in
-// its batch (commands.Client.Written), inside the write phase.
-func (c *conn) writtenInTx(cmd *commands.Command, args [][]byte) {
-	tr := c.s.tracking
-	if tr.active.Load() == 0 {
-		return
-	}
-	if cmd.Name == "flushdb" {
-		tr.invalidateAll()
-		return
-	}
-	tr.invalidate(c, cmd.Keys(args))
 }
 
 // socketFD returns the connection's file descriptor, -1 if it has none.
@@ -232,7 +218,7 @@ func (c *conn) handle(cmds [][][]byte) {
 			// Alone, and before anything after it: a blocked client runs
 			// the rest of its pipeline once served.
 			c.submit()
-			c.ops = append(c.ops, c.trackedWrite(act.Cmd, args, act.Op))
+			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
 			c.opArgs = append(c.opArgs, args)
 			c.submit()
@@ -242,11 +228,8 @@ func (c *conn) handle(cmds [][][]byte) {
 				c.replies[slot] = c.block(b)
 			}
 		case act.HasOp:
-			switch act.Op.Kind() {
-			case mutex.KindRead:
-				c.track(act.Cmd, args, mutex.KindRead, nil)
-			case mutex.KindWrite:
-				act.Op = c.trackedWrite(act.Cmd, args, act.Op)
+			if act.Op.Kind() == mutex.KindRead {
+				c.track(act.Cmd, args, nil)
 			}
 			c.ops = append(c.ops, act.Op)
 			c.opSlot = append(c.opSlot, slot)
@@ -273,7 +256,7 @@ func (c *conn) handle(cmds [][][]byte) {
 				c.client.LastCmd = act.Run.FullName(args)
 			}
 			if act.Run.Name == "exec" && c.s.tracking.active.Load() > 0 {
-				c.track(act.Run, args, mutex.KindRead, multi)
+				c.track(act.Run, args, multi)
 			}
 			if act.Run.Flags&commands.PubSub != 0 && act.Run.Flags&commands.Subscribed != 0 {
 				c.writeReplies(slot) // (un)subscribe confirmations go out in order
@@ -319,45 +302,19 @@ const invalidateChannel = "__redis__:invalidate"
 
 // track remembers the keys a read will read, for client-side caching,
 // before it runs (for EXEC, the queued reads' keys). Writes invalidate
-// from inside their write phase: trackedWrite, and writtenInTx for EXEC.
-func (c *conn) track(cmd *commands.Command, args [][]byte, kind mutex.Kind, multi *commands.Multi) {
+// from inside their write phase (tracker.Written).
+func (c *conn) track(cmd *commands.Command, args [][]byte, multi *commands.Multi) {
 	tr := c.s.tracking
 	if tr.active.Load() == 0 {
 		return
 	}
-	switch {
-	case kind == mutex.KindRead:
-		switch t := c.client.Tracking; {
-		case t == nil:
-		case t.BCast: // nothing to remember, but its replies go before invalidations
-			tr.remember(c.client.ID, nil)
-		case t.Tracks():
-			tr.remember(c.client.ID, keysOf(cmd, args, multi, commands.Read))
-		}
+	switch t := c.client.Tracking; {
+	case t == nil:
+	case t.BCast: // nothing to remember, but its replies go before invalidations
+		tr.remember(c.client.ID, nil)
+	case t.Tracks():
+		tr.remember(c.client.ID, keysOf(cmd, args, multi))
 	}
-}
-
-// trackedWrite wraps a write op so that, inside its write phase, it sends
-// the invalidations of the keys it writes: before any later read can run,
-// and so before any reply of one (and before the write's own reply).
-// Sending them before the commit is safe: no read runs during a write
-// phase, so a client that drops its copy reads the batch's outcome. The
-// tracking table is consulted inside the phase, so a client that starts
-// tracking while the write is queued is not missed.
-func (c *conn) trackedWrite(cmd *commands.Command, args [][]byte, op mutex.Op) mutex.Op {
-	tr := c.s.tracking
-	flush := cmd.Name == "flushdb"
-	return mutex.WriteOp(func(tx *mutex.Tx) (any, error) {
-		res, err := op.RunIn(tx)
-		if tr.active.Load() > 0 {
-			if flush {
-				tr.invalidateAll()
-			} else {
-				tr.invalidate(c, cmd.Keys(args))
-			}
-		}
-		return res, err
-	})
 }
 
 // dropPending forgets the ops collected and not submitted.
@@ -404,7 +361,7 @@ func (c *conn) submit() {
 	start := time.Now()
 	err := c.keyspace()
 	if err == nil {
-		err = c.ks.Do(context.Background(), c.ops)
+		err = c.ks.Do(c.client.Context, c.ops)
 	}
 	for i := range c.ops {
 		if err != nil {

@@ -81,12 +81,14 @@ const MutexredisVersion = "0.1.0"
 // New opens the store in cfg.Dir.
 func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
+	tracking := newTracker(s)
 	node, err := s.newNode(cfg)
 	if err != nil {
 		return nil, err
 	}
 	opts := mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
-		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention}
+		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention, Tracker: tracking,
+		MaxReplyBytes: cfg.maxReplyBytes}
 	if node != nil {
 		// The Raft log is the durable copy: Pebble need not sync (see
 		// package replication's recovery argument).
@@ -115,7 +117,7 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 		stats:    newStats(),
 		runID:    newRunID(),
 	}
-	s.tracking = newTracker(s)
+	s.tracking = tracking
 	s.slowlog.cfg, s.latency.cfg = cfg, cfg
 	s.pubsub = newPubSub(cfg.pubsubLimits)
 	s.checkpoints.cur.lastSave = s.started

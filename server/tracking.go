@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,7 +262,7 @@ func (tr *tracker) invalidateKeyLocked(k []byte, from *conn) {
 }
 
 // invalidateAll tells every tracking client to drop everything (FLUSHDB,
-// FLUSHALL, SWAPDB), and empties the table.
+// FLUSHALL), and empties the table.
 func (tr *tracker) invalidateAll() {
 	if tr.active.Load() == 0 {
 		return
@@ -335,17 +336,16 @@ func (tr *tracker) deliverLocked(tc *trackedClient, inv invalidation) {
 	target.out.message(b, limits{})
 }
 
-// keysOf returns the keys a command reads or writes (flag Read or Write),
-// for tracking: by the table's key positions, and for EXEC the keys of
-// the queued commands that have the flag.
-func keysOf(cmd *commands.Command, args [][]byte, multi *commands.Multi, flag commands.Flags) [][]byte {
+// keysOf returns the keys a read remembers for tracking: by the table's
+// key positions, and for EXEC the keys of the queued reads.
+func keysOf(cmd *commands.Command, args [][]byte, multi *commands.Multi) [][]byte {
 	if cmd.Name == "exec" {
 		if multi == nil {
 			return nil
 		}
 		var keys [][]byte
 		for _, q := range multi.Queued {
-			if qc := commands.Lookup(q[0]); qc != nil && qc.Flags&flag != 0 {
+			if qc := commands.Lookup(q[0]); qc != nil && qc.Flags&commands.Read != 0 {
 				keys = append(keys, qc.Keys(q)...)
 			}
 		}
@@ -356,3 +356,27 @@ func keysOf(cmd *commands.Command, args [][]byte, multi *commands.Multi, flag co
 
 // trackingTableMaxKeys is tracking-table-max-keys (0: unlimited).
 func (c *Config) trackingTableMaxKeys() int { return int(c.TrackingTableMaxKeys.Load()) }
+
+// writerKey is the context key naming the conn that submitted an op
+// (commands.Client.Context).
+type writerKey struct{}
+
+// Active implements mutex.WriteTracker.
+func (tr *tracker) Active() bool { return tr.active.Load() > 0 }
+
+// Written implements mutex.WriteTracker: a write op has written keys,
+// inside its write phase, before the batch commits. No read runs during a
+// write phase, so a client that drops its copy now reads the batch's
+// outcome; and the table is consulted inside the phase, so a client that
+// starts tracking while the write is queued is not missed.
+func (tr *tracker) Written(ctx context.Context, keys [][]byte, all bool) {
+	var from *conn
+	if ctx != nil {
+		from, _ = ctx.Value(writerKey{}).(*conn)
+	}
+	if all {
+		tr.invalidateAll()
+		return
+	}
+	tr.invalidate(from, keys)
+}
