@@ -27,11 +27,11 @@ import (
 // Handled index entries are deleted, but a scan from the start of the
 // index would still step over their tombstones while they sit in the
 // memtable — every cycle, over every entry handled since the last flush.
-// So the expirer keeps a floor: every entry with a deadline below it has
-// been handled, and a cycle scans from it. A batch that indexes a deadline
-// below the floor (a past EXAT, say) lowers it once committed; the
-// expirer raises it with a compare-and-swap from the value it started its
-// cycle with, so a lowering during the cycle is never lost.
+// So the expirer keeps a floor (its own): every entry with a deadline below
+// it has been handled, and a cycle scans from it. A commit that indexed a
+// deadline keeps the earliest in pending; each cycle takes pending first
+// and lowers its floor to it, so an entry committed while a cycle ran is
+// found by the next one.
 //
 // The clock is the wall clock, as Redis's: a jump backwards delays expiry
 // and never brings back a deleted key.
@@ -52,18 +52,22 @@ type expirer struct {
 	once      sync.Once
 	// expired counts the keys deleted as expired (INFO's expired_keys).
 	expired atomic.Int64
-	// floor: every index entry with a deadline below it has been handled.
-	floor atomic.Int64
+	// floor: every index entry with a deadline below it has been handled
+	// (the expirer's own).
+	floor int64
+	// pending is the earliest deadline committed since the expirer last
+	// took it (math.MaxInt64: none).
+	pending atomic.Int64
 	// onExpire is Store.expired as a func value, made once (a Tx's hook).
 	onExpire func(tx *Tx, key []byte)
 }
 
-// lowerExpireFloor makes the expirer look at deadlines from d on (0: no
-// deadline): called after a commit that indexed d.
+// lowerExpireFloor tells the expirer that a commit indexed deadline d (0:
+// none).
 func (s *Store) lowerExpireFloor(d int64) {
 	for {
-		f := s.exp.floor.Load()
-		if d == 0 || d >= f || s.exp.floor.CompareAndSwap(f, d) {
+		p := s.exp.pending.Load()
+		if d == 0 || d >= p || s.exp.pending.CompareAndSwap(p, d) {
 			return
 		}
 	}
@@ -92,6 +96,7 @@ func (s *Store) expireSoon() {
 }
 
 func (s *Store) startExpirer() {
+	s.exp.pending.Store(math.MaxInt64)
 	s.exp.poke = make(chan struct{}, 1)
 	s.exp.stop = make(chan struct{})
 	s.exp.done = make(chan struct{})
@@ -141,7 +146,7 @@ func (s *Store) expireCycle() (int, bool) {
 	if !s.expiring() {
 		return 0, true
 	}
-	floor := s.exp.floor.Load()
+	floor := min(s.exp.floor, s.exp.pending.Swap(math.MaxInt64))
 	now := s.now()
 	due, n, last := s.dueEntries(floor, now)
 	// Below next, every entry this cycle read gets handled: all of them
@@ -177,9 +182,7 @@ func (s *Store) expireCycle() (int, bool) {
 		}()
 	}
 	wg.Wait()
-	if next > floor {
-		s.exp.floor.CompareAndSwap(floor, next) // fails if a commit lowered it meanwhile
-	}
+	s.exp.floor = max(floor, next)
 	return n, !failed
 }
 
