@@ -104,3 +104,7 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPutFeed: durable puts with the change feed at its default
+// retention; compare with BenchmarkPut for the feed's cost.
+func BenchmarkPutFeed(b *testing.B) { benchmarkPut(b, Options{FeedRetention: DefaultFeedRetention}) }

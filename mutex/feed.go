@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,29 +212,24 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 		fm = feedMeta{first: seq, last: seq - 1, exists: true}
 	}
 	now := tx.now
-	// ops is "," op "," op …: its first byte becomes the array's '['.
-	var ops []byte
+	var ops []byte // the batch's ops in their binary form (feedops.go)
 	if tx.feedOps != nil {
 		ops = *tx.feedOps
-	}
-	if len(ops) == 0 {
-		ops = append(ops, '[')
-	} else {
-		ops[0] = '['
-	}
-	ops = append(ops, ']')
-	if tx.feedOps != nil {
-		*tx.feedOps = ops // reused by the next batch
 	}
 	var nums [2 * 20]byte
 	count := strconv.AppendInt(nums[:0], int64(max(tx.mutations, 1)), 10)
 	ts := strconv.AppendInt(count[len(count):], now, 10)
 	key := st.entryKey(StreamID{seq, 0})
-	// The ops are stored snappy-compressed (they are repetitive JSON): the
-	// feed then adds little to what each batch writes and fsyncs.
-	packed := snappy.Encode(feedPacked(len(ops)), ops)
+	// The ops are stored snappy-compressed (keys and values repeat): the
+	// feed then adds little to what each batch writes and fsyncs. They are
+	// compressed into the same pooled buffer, after themselves.
+	buf := slices.Grow(ops, snappy.MaxEncodedLen(len(ops)))
+	packed := snappy.Encode(buf[len(ops):cap(buf)], ops)
+	if tx.feedOps != nil {
+		*tx.feedOps = buf[:len(ops)] // back to the pool with its capacity
+	}
 	val := tx.scratch[:0]
-	val = binary.AppendUvarint(val, feedSnappy) // the node field: how ops is stored
+	val = binary.AppendUvarint(val, feedBinary) // the node field: how ops is stored
 	val = binary.AppendUvarint(val, 6)
 	for _, f := range [][]byte{[]byte("ops"), packed, []byte("count"), count, []byte("time"), ts} {
 		val = appendLenPrefixed(val, f)
@@ -357,21 +353,24 @@ func putFeedBuffer(b *[]byte) {
 	}
 }
 
-// feedSnappy, in the node field of a feed entry, says its ops field is
-// snappy-compressed.
-const feedSnappy = 1
-
-// feedPacked returns a buffer for the compressed ops of n bytes.
-func feedPacked(n int) []byte {
-	return make([]byte, snappy.MaxEncodedLen(n))
-}
+// The node field of a feed entry says how its ops field is stored:
+// feedSnappy, snappy-compressed JSON (format 2's entries, still read);
+// feedBinary, snappy-compressed binary ops (feedops.go), rendered as JSON
+// when read.
+const (
+	feedSnappy = 1
+	feedBinary = 2
+)
 
 // feedDecode undoes the feed's storage of an entry's fields.
 func feedDecode(node uint64, fields [][]byte) ([][]byte, error) {
-	if node != feedSnappy || len(fields) < 2 {
+	if node != feedSnappy && node != feedBinary || len(fields) < 2 {
 		return fields, nil
 	}
 	ops, err := snappy.Decode(nil, fields[1])
+	if err == nil && node == feedBinary {
+		ops, err = appendFeedOpsJSON(make([]byte, 0, len(ops)+len(ops)/2), ops)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mutex: corrupt feed entry: %w", err)
 	}

@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -153,8 +154,8 @@ func TestUpgradeFromFormat1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closer.Close()
-	if string(v) != "2" {
-		t.Fatalf("format after upgrade = %q, want 2", v)
+	if string(v) != strconv.Itoa(formatVersion) {
+		t.Fatalf("format after upgrade = %q, want %d", v, formatVersion)
 	}
 	ops := []Op{ReadOp(func(r *Reader) (any, error) { return r.TypeOf(b("k")) })}
 	if err := k.Do(context.Background(), ops); err != nil || ops[0].Result != TypeString {
