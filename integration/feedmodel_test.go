@@ -136,10 +136,21 @@ func (v *modelValue) empty() bool {
 	return false // strings and streams (which may be empty) stay
 }
 
-// ksModel is a keyspace rebuilt from feed ops.
-type ksModel struct{ keys map[string]*modelValue }
+// ksModel is a keyspace rebuilt from feed ops. history keeps each key's
+// last ops, for the report of a divergence.
+type ksModel struct {
+	keys    map[string]*modelValue
+	history map[string][]string
+}
 
-func newKsModel() *ksModel { return &ksModel{keys: map[string]*modelValue{}} }
+func newKsModel() *ksModel {
+	return &ksModel{keys: map[string]*modelValue{}, history: map[string][]string{}}
+}
+
+func (m *ksModel) remember(key, what string) {
+	h := append(m.history[key], what)
+	m.history[key] = h[max(0, len(h)-12):]
+}
 
 // collection returns key's value of type typ, created empty when absent.
 func (m *ksModel) collection(key, typ string) (*modelValue, error) {
@@ -171,8 +182,15 @@ func (m *ksModel) dropIfEmpty(key string) {
 
 func (m *ksModel) apply(ops []feedOp) error {
 	for i := range ops {
-		if err := m.applyOne(&ops[i]); err != nil {
-			return err
+		op := &ops[i]
+		val, _ := op.value()
+		fields, _ := op.fields()
+		m.remember(op.key(), fmt.Sprintf("%s(at=%d value=%q to=%q items=%q fields=%q)", op.Op, op.At, val, op.to(), op.items(), fields))
+		if err := m.applyOne(op); err != nil {
+			return fmt.Errorf("%v; the key's last ops: %s", err, strings.Join(m.history[op.key()], " "))
+		}
+		if v, ok := m.keys[op.key()]; ok && v.typ == "list" {
+			m.remember(op.key(), fmt.Sprintf("→ %q", v.list))
 		}
 	}
 	return nil
@@ -386,19 +404,25 @@ func (m *ksModel) applyOne(op *feedOp) error {
 // lrem removes count occurrences of val (all for 0, from the tail when
 // negative), as LREM does.
 func lrem(list []string, count int64, val string) []string {
+	idx := make([]int, len(list)) // the order in which occurrences count
+	for i := range idx {
+		idx[i] = i
+	}
 	if count < 0 {
-		slices.Reverse(list)
-		defer slices.Reverse(list)
+		slices.Reverse(idx)
 		count = -count
 	}
-	out := list[:0]
-	removed := int64(0)
-	for _, x := range list {
-		if x == val && (count == 0 || removed < count) {
-			removed++
-			continue
+	gone := map[int]bool{}
+	for _, i := range idx {
+		if list[i] == val && (count == 0 || int64(len(gone)) < count) {
+			gone[i] = true
 		}
-		out = append(out, x)
+	}
+	var out []string
+	for i, x := range list {
+		if !gone[i] {
+			out = append(out, x)
+		}
 	}
 	return out
 }
@@ -627,7 +651,7 @@ func compareWithModel(t *testing.T, c *redis.Client, m *ksModel) {
 			got, want = entries, modelled
 		}
 		if !equalValues(got, want) {
-			t.Errorf("key %q (%s): %v, the model has %v", k, typ, got, want)
+			t.Errorf("key %q (%s): %v, the model has %v; its last ops: %s", k, typ, got, want, strings.Join(m.history[k], " "))
 		}
 	}
 	t.Logf("keys compared by type: %v", types)

@@ -121,6 +121,15 @@ func parseAge(s string) (time.Duration, bool) {
 // reached over a few batches rather than in one long write phase.
 const feedTrimBudget = 256
 
+// feedCache is a keyspace's feed state after its batch seq (0: unknown),
+// kept by appendFeedEntry so that write phases do not read it from disk.
+// Owned by the keyspace's runner.
+type feedCache struct {
+	fm   feedMeta
+	seq  uint64
+	base []byte // feedBase of the keyspace
+}
+
 type feedMeta struct {
 	first, last uint64 // retained batches [first, last]; empty when first > last
 	bytes       int64
@@ -196,11 +205,24 @@ func (st *Stream) FeedFirst() uint64 { return st.fm.first }
 // XREAD BLOCK on the feed wakes.
 func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	ret := k.store.opts.FeedRetention
-	st, err := tx.feedStream()
-	if err != nil {
-		return err
+	fc := &k.feed
+	if fc.base == nil {
+		fc.base = feedBase(k.name)
 	}
-	fm := st.fm
+	st := &Stream{Key: []byte(FeedKey), Feed: true, base: fc.base}
+	var fm feedMeta
+	switch {
+	case fc.seq != 0 && fc.seq == seq-1:
+		fm = fc.fm // the state the last batch left
+	case seq == 1:
+		fm = feedMeta{first: 1} // no batch was ever committed: no feed
+	default:
+		disk, err := tx.feedStream()
+		if err != nil {
+			return err
+		}
+		fm = disk.fm
+	}
 	if !fm.exists || fm.last+1 != seq {
 		// A new feed, or one resuming after a gap: it starts here.
 		if fm.exists {
@@ -249,6 +271,9 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	if err := tx.b.Set(st.sub(nil, famFeedMeta), fm.encode(), nil); err != nil {
 		return err
 	}
+	// Valid once batch seq commits; if it fails, the next batch takes the
+	// number seq again and reads the state from disk.
+	fc.fm, fc.seq = fm, seq
 	if tx.touched != nil {
 		tx.touched[FeedKey] = struct{}{}
 	}

@@ -56,6 +56,7 @@ type Keyspace struct {
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 
 	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
+	feed  feedCache     // owned by run (feed.go)
 }
 
 var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
