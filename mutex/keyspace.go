@@ -83,6 +83,9 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	if s.db == nil {
 		return nil, s.Failed()
 	}
+	if !s.names.mayHave(name) {
+		return k, nil // never committed a batch (names.go)
+	}
 	v, closer, err := s.db.Get(k.seqKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
