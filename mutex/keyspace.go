@@ -80,6 +80,7 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		maxQueued: int64(s.opts.MaxQueuedOps),
 	}
 	k.end = prefixEnd(k.prefix)
+	k.stats.init(&s.stats)
 	if s.db == nil {
 		return nil, s.Failed()
 	}

@@ -80,6 +80,7 @@ type Store struct {
 	mu        sync.Mutex           // guards keyspaces and closed
 	keyspaces map[string]*Keyspace // resident: in use, or used since the last sweep
 	names     *nameFilter          // names that may have a batch number on disk (names.go)
+	stats     storeStats           // every keyspace's counters, summed (stats.go)
 	sweepAt   int                  // resident count at which the next creation sweeps
 	closed    bool
 	wg        sync.WaitGroup
