@@ -125,9 +125,11 @@ const feedTrimBudget = 256
 // kept by appendFeedEntry so that write phases do not read it from disk.
 // Owned by the keyspace's runner.
 type feedCache struct {
-	fm   feedMeta
-	seq  uint64
-	base []byte // feedBase of the keyspace
+	fm      feedMeta
+	seq     uint64
+	base    []byte // feedBase of the keyspace
+	metaKey []byte // the feed state's key
+	key     []byte // scratch for the entry's key
 }
 
 type feedMeta struct {
@@ -150,8 +152,7 @@ func decodeFeedMeta(v []byte) feedMeta {
 	}
 }
 
-func (fm feedMeta) encode() []byte {
-	b := make([]byte, 0, 32)
+func (fm feedMeta) append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, fm.first)
 	b = binary.BigEndian.AppendUint64(b, fm.last)
 	b = binary.BigEndian.AppendUint64(b, uint64(fm.bytes))
@@ -208,8 +209,9 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	fc := &k.feed
 	if fc.base == nil {
 		fc.base = feedBase(k.name)
+		fc.metaKey = append(append([]byte(nil), fc.base...), famFeedMeta)
 	}
-	st := &Stream{Key: []byte(FeedKey), Feed: true, base: fc.base}
+	st := &Stream{Feed: true, base: fc.base}
 	var fm feedMeta
 	switch {
 	case fc.seq != 0 && fc.seq == seq-1:
@@ -241,7 +243,8 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	var nums [2 * 20]byte
 	count := strconv.AppendInt(nums[:0], int64(max(tx.mutations, 1)), 10)
 	ts := strconv.AppendInt(count[len(count):], now, 10)
-	key := st.entryKey(StreamID{seq, 0})
+	fc.key = appendID(append(append(fc.key[:0], fc.base...), famEntry), StreamID{seq, 0})
+	key := fc.key
 	// The ops are stored snappy-compressed (keys and values repeat): the
 	// feed then adds little to what each batch writes and fsyncs. They are
 	// compressed into the same pooled buffer, after themselves.
@@ -268,7 +271,8 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	if err := k.trimFeed(tx, st, &fm, ret, now); err != nil {
 		return err
 	}
-	if err := tx.b.Set(st.sub(nil, famFeedMeta), fm.encode(), nil); err != nil {
+	var meta [32]byte
+	if err := tx.b.Set(fc.metaKey, fm.append(meta[:0]), nil); err != nil {
 		return err
 	}
 	// Valid once batch seq commits; if it fails, the next batch takes the

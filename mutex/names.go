@@ -15,8 +15,8 @@ import (
 // for since (before it can commit); "no" is certain, "maybe" is wrong about
 // 1% of the time and costs the Get.
 //
-// Memory: about 1.25 bytes per name (10 bits, ×2 for the doubling layers),
-// so 1M tenants take ~2.5 MiB. The filter never shrinks: an evicted
+// Memory: 10 to 20 bits per name, ×2 for the doubling layers, so 1M
+// tenants take at most ~5 MiB. The filter never shrinks: an evicted
 // keyspace keeps its batch number on disk.
 type nameFilter struct {
 	seed   maphash.Seed
@@ -32,7 +32,7 @@ type bloomLayer struct {
 const (
 	bloomBitsPerName = 10 // with bloomHashes: ~1% false positives
 	bloomHashes      = 7
-	bloomFirstLimit  = 4096
+	bloomFirstLimit  = 4096 // ×10 bits: a power of two
 )
 
 func newNameFilter() *nameFilter {
@@ -40,13 +40,17 @@ func newNameFilter() *nameFilter {
 }
 
 func newBloomLayer(limit int) bloomLayer {
-	return bloomLayer{bits: make([]uint64, (limit*bloomBitsPerName+63)/64), limit: limit}
+	words := 1 // a power of two: bit positions are masked, not divided
+	for words*64 < limit*bloomBitsPerName {
+		words *= 2
+	}
+	return bloomLayer{bits: make([]uint64, words), limit: limit}
 }
 
 // bit returns the i-th of the bloomHashes bit positions of hash h in l
 // (double hashing).
 func (l *bloomLayer) bit(h uint64, i uint64) (word int, mask uint64) {
-	b := (h + i*(h>>32|h<<32|1)) % (uint64(len(l.bits)) * 64)
+	b := (h + i*(h>>32|h<<32|1)) & (uint64(len(l.bits))*64 - 1)
 	return int(b / 64), 1 << (b % 64)
 }
 
