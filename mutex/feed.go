@@ -125,11 +125,9 @@ const feedTrimBudget = 256
 // kept by appendFeedEntry so that write phases do not read it from disk.
 // Owned by the keyspace's runner.
 type feedCache struct {
-	fm      feedMeta
-	seq     uint64
-	base    []byte // feedBase of the keyspace
-	metaKey []byte // the feed state's key
-	key     []byte // scratch for the entry's key
+	fm   feedMeta
+	seq  uint64
+	base []byte // feedBase of the keyspace
 }
 
 type feedMeta struct {
@@ -209,7 +207,6 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	fc := &k.feed
 	if fc.base == nil {
 		fc.base = feedBase(k.name)
-		fc.metaKey = append(append([]byte(nil), fc.base...), famFeedMeta)
 	}
 	st := &Stream{Feed: true, base: fc.base}
 	var fm feedMeta
@@ -243,8 +240,9 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	var nums [2 * 20]byte
 	count := strconv.AppendInt(nums[:0], int64(max(tx.mutations, 1)), 10)
 	ts := strconv.AppendInt(count[len(count):], now, 10)
-	fc.key = appendID(append(append(fc.key[:0], fc.base...), famEntry), StreamID{seq, 0})
-	key := fc.key
+	var keys [2 * 96]byte // the entry's and the state's keys, on the stack for short names
+	key := appendID(append(append(keys[:0], fc.base...), famEntry), StreamID{seq, 0})
+	metaKey := append(append(key[len(key):len(key)], fc.base...), famFeedMeta)
 	// The ops are stored snappy-compressed (keys and values repeat): the
 	// feed then adds little to what each batch writes and fsyncs. They are
 	// compressed into the same pooled buffer, after themselves.
@@ -272,7 +270,7 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 		return err
 	}
 	var meta [32]byte
-	if err := tx.b.Set(fc.metaKey, fm.append(meta[:0]), nil); err != nil {
+	if err := tx.b.Set(metaKey, fm.append(meta[:0]), nil); err != nil {
 		return err
 	}
 	// Valid once batch seq commits; if it fails, the next batch takes the
