@@ -129,3 +129,9 @@ func BenchmarkTenants(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPutFeedTrim: as BenchmarkPutFeed with a retention every batch
+// goes past, so each batch also trims the oldest entry.
+func BenchmarkPutFeedTrim(b *testing.B) {
+	benchmarkPut(b, Options{FeedRetention: FeedRetention{Batches: 16}})
+}
