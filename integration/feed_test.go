@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -22,75 +21,6 @@ const feedKey = "__mutex:feed"
 
 // feedLong runs the long forms of the feed tests (MUTEXREDIS_FEED_LONG=1).
 func feedLong() bool { return os.Getenv("MUTEXREDIS_FEED_LONG") != "" }
-
-// feedOp is one op of a feed entry.
-type feedOp struct {
-	Op       string   `json:"op"`
-	Key      *string  `json:"key"`
-	KeyB64   []byte   `json:"key_b64"` // encoding/json decodes base64 into []byte
-	Value    *string  `json:"value"`
-	ValueB64 []byte   `json:"value_b64"`
-	At       int64    `json:"at"`
-	Items    []string `json:"items"`
-}
-
-// strModel is a model of a keyspace of strings with deadlines, rebuilt
-// from feed entries.
-type strModel struct {
-	vals      map[string]string
-	deadlines map[string]int64
-}
-
-func newStrModel() *strModel {
-	return &strModel{vals: map[string]string{}, deadlines: map[string]int64{}}
-}
-
-func (m *strModel) apply(ops []feedOp) error {
-	for _, op := range ops {
-		key := string(op.KeyB64)
-		if op.Key != nil {
-			key = *op.Key
-		}
-		switch op.Op {
-		case "set":
-			switch {
-			case op.Value != nil:
-				m.vals[key] = *op.Value
-			case op.ValueB64 != nil:
-				m.vals[key] = string(op.ValueB64)
-			default:
-				return fmt.Errorf("set without a value: %+v", op)
-			}
-			delete(m.deadlines, key)
-		case "del", "expired":
-			delete(m.vals, key)
-			delete(m.deadlines, key)
-		case "pexpireat":
-			m.deadlines[key] = op.At
-		case "persist":
-			delete(m.deadlines, key)
-		case "flushdb":
-			clear(m.vals)
-			clear(m.deadlines)
-		default:
-			return fmt.Errorf("op %q is not modelled", op.Op)
-		}
-	}
-	return nil
-}
-
-// entryOps decodes the ops field of a feed entry.
-func entryOps(msg redis.XMessage) ([]feedOp, error) {
-	raw, _ := msg.Values["ops"].(string)
-	var ops []feedOp
-	if err := json.Unmarshal([]byte(raw), &ops); err != nil {
-		return nil, fmt.Errorf("entry %s: ops %q: %v", msg.ID, raw, err)
-	}
-	if n, _ := strconv.Atoi(fmt.Sprint(msg.Values["count"])); n != max(len(ops), 1) {
-		return nil, fmt.Errorf("entry %s: count %v for %d ops", msg.ID, msg.Values["count"], len(ops))
-	}
-	return ops, nil
-}
 
 func feedBatchOf(id string) (int64, error) {
 	ms, seq, ok := strings.Cut(id, "-")
@@ -149,9 +79,10 @@ func dialLive(l *liveServer, ctx context.Context) *redis.Client {
 
 // TestFeedReplayAcrossCrashes: a consumer that reconnects at random,
 // keeping only the ID of the last entry it applied, rebuilds from the feed
-// a model that equals the keyspace at the end, while writers run and the
-// server is killed with SIGKILL several times. Every batch arrives once,
-// in order, whole.
+// a model of every type (strings, hashes, sets, lists, sorted sets,
+// streams, with their deadlines) that equals the keyspace at the end, while
+// writers run and the server is killed with SIGKILL several times. Every
+// batch arrives once, in order, whole.
 func TestFeedReplayAcrossCrashes(t *testing.T) {
 	t.Parallel()
 	cycles, opsPerCycle := 3, 300
@@ -164,7 +95,7 @@ func TestFeedReplayAcrossCrashes(t *testing.T) {
 	defer cancel()
 
 	// The consumer.
-	model := newStrModel()
+	model := newKsModel()
 	var lastApplied atomic.Int64
 	consumerErr := make(chan error, 1)
 	go func() {
@@ -219,10 +150,6 @@ func TestFeedReplayAcrossCrashes(t *testing.T) {
 		consumerErr <- nil
 	}()
 
-	keys := make([]string, 16)
-	for i := range keys {
-		keys[i] = "k" + strconv.Itoa(i)
-	}
 	var srv *ownServer
 	for cycle := 0; cycle < cycles; cycle++ {
 		srv = ownStartPlain(t, dir)
@@ -238,29 +165,7 @@ func TestFeedReplayAcrossCrashes(t *testing.T) {
 				c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 				defer c.Close()
 				for wctx.Err() == nil && sent.Add(1) <= int64(opsPerCycle) {
-					k := keys[rng.IntN(len(keys))]
-					v := strconv.Itoa(rng.IntN(1000))
-					switch rng.IntN(8) {
-					case 0:
-						c.Set(wctx, k, v, time.Duration(20+rng.IntN(200))*time.Millisecond)
-					case 1:
-						c.Del(wctx, k)
-					case 2:
-						c.Incr(wctx, k)
-					case 3:
-						c.PExpire(wctx, k, time.Duration(rng.IntN(300))*time.Millisecond)
-					case 4:
-						c.Persist(wctx, k)
-					case 5:
-						pipe := c.Pipeline()
-						pipe.Set(wctx, k, v, 0)
-						pipe.Set(wctx, keys[rng.IntN(len(keys))], "\xff"+v, 0)
-						pipe.Exec(wctx)
-					case 6:
-						c.Set(wctx, k, v, time.Hour)
-					default:
-						c.Set(wctx, k, v, 0)
-					}
+					modelWrite(wctx, c, rng)
 				}
 			}()
 		}
@@ -299,44 +204,11 @@ func TestFeedReplayAcrossCrashes(t *testing.T) {
 	if err := <-consumerErr; err != nil {
 		t.Fatalf("consumer: %v", err)
 	}
-	pipe := c.TxPipeline()
-	gets := make([]*redis.StringCmd, len(keys))
-	exps := make([]*redis.Cmd, len(keys))
-	for i, k := range keys {
-		gets[i] = pipe.Get(context.Background(), k)
-		exps[i] = pipe.Do(context.Background(), "PEXPIRETIME", k)
-	}
-	afterCmd := pipe.Do(context.Background(), "AFTERWRITE")
-	if _, err := pipe.Exec(context.Background()); err != nil && !errors.Is(err, redis.Nil) {
-		t.Fatal(err)
-	}
-	now := time.Now().UnixMilli()
-	if n, _ := afterCmd.Int64(); n != lastApplied.Load() {
-		// An expiry committed after the consumer stopped: it is in the
-		// feed, and the comparison below allows exactly that (a key due).
+	compareWithModel(t, c, model)
+	if n := crashAfterwrite(t, c); n != lastApplied.Load() {
+		// Expiries committed after the consumer stopped: in the feed, and
+		// allowed by the comparison (a key due may be absent).
 		t.Logf("batches after the consumer stopped: %d → %d", lastApplied.Load(), n)
-	}
-	for i, k := range keys {
-		v, err := gets[i].Result()
-		exp, _ := exps[i].Int64()
-		mv, inModel := model.vals[k]
-		md := model.deadlines[k]
-		switch {
-		case errors.Is(err, redis.Nil):
-			if inModel && (md == 0 || md > now) {
-				t.Errorf("key %s: absent, model has %q (deadline %d, now %d)", k, mv, md, now)
-			}
-		case err != nil:
-			t.Fatalf("GET %s: %v", k, err)
-		default:
-			wantExp := int64(-1)
-			if md != 0 {
-				wantExp = md
-			}
-			if !inModel || mv != v || exp != wantExp {
-				t.Errorf("key %s: %q pexpiretime %d, model %q (present %v) deadline %d", k, v, exp, mv, inModel, wantExp)
-			}
-		}
 	}
 	t.Logf("%d cycles, %d batches replayed", cycles, lastApplied.Load())
 }

@@ -3,6 +3,7 @@ package mutex
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,4 +104,34 @@ func BenchmarkGet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPutFeed: durable puts with the change feed at its default
+// retention; compare with BenchmarkPut for the feed's cost.
+func BenchmarkPutFeed(b *testing.B) { benchmarkPut(b, Options{FeedRetention: DefaultFeedRetention}) }
+
+// BenchmarkTenants: each op creates a keyspace never seen before and
+// commits one put in it, with the feed on (make bench-tenants measures the
+// same through the server).
+func BenchmarkTenants(b *testing.B) {
+	s, _ := newStore(b, Options{NoSync: true, FeedRetention: DefaultFeedRetention})
+	ops := make([]Op, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		k, err := s.Keyspace("tenant-" + strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops[0] = Put(benchValue[:1], benchValue[:1])
+		if err := k.Do(context.Background(), ops); err != nil || ops[0].Err != nil {
+			b.Fatal(err, ops[0].Err)
+		}
+	}
+}
+
+// BenchmarkPutFeedTrim: as BenchmarkPutFeed with a retention every batch
+// goes past, so each batch also trims the oldest entry.
+func BenchmarkPutFeedTrim(b *testing.B) {
+	benchmarkPut(b, Options{FeedRetention: FeedRetention{Batches: 16}})
 }

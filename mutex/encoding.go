@@ -15,6 +15,7 @@ import (
 //	tagData   ‖ks key                               → record: header ‖ payload
 //	tagElem   ‖ks ‖key gen(8 BE) sub                → element value
 //	tagExpire deadline(8 BE) ‖ks key                → "" (the deadline index)
+//	tagFeed   ‖ks …                                 → the change feed (feed.go)
 //
 // (‖x means uvarint(len(x)) x.) A record is one key's metadata:
 //
@@ -43,6 +44,12 @@ import (
 // Format 1 (the first release) had only strings, with a 3-byte header
 // [1 0 0]; records in that form are still read as strings without a
 // deadline, so a format-1 directory opens as it is and is marked format 2.
+//
+// Format 3 stores a feed entry's ops in a binary form (feedops.go) where
+// format 2 stored JSON; both are told apart by the entry's node field and
+// read alike, so a format-1 or -2 directory opens as it is and is marked
+// format 3 (a build of format 2 then refuses it: it would misread the
+// newer entries).
 const (
 	tagMeta   byte = 0x01
 	tagSeq    byte = 0x02
@@ -55,7 +62,8 @@ const (
 // formats it can upgrade from are listed in upgradableFormats.
 const formatVersion = 3
 
-// Format 2 had no gone records; its records are all format 3 records.
+// Format 2 had neither gone records (gone.go) nor binary feed ops (feedops.go);
+// its records and JSON feed entries are still read as they are.
 var upgradableFormats = []string{"1", "2"}
 
 var formatKey = append([]byte{tagMeta}, "format"...)

@@ -486,3 +486,56 @@ func TestRecoveryVsNewKeyspace(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFeedAfterFailedCommit: a batch whose commit failed leaves no feed
+// entry and does not confuse the feed state the write phase keeps: the
+// batch that takes its number after recovery is recorded next to the
+// earlier ones, which stay, and the state survives a reopen.
+func TestFeedAfterFailedCommit(t *testing.T) {
+	if !isolated(t) {
+		return
+	}
+	ff := &faultFS{syncOnly: true}
+	dir := t.TempDir()
+	opts := Options{FS: ff.FS(), FeedRetention: FeedRetention{Batches: 100}}
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keyspace(t, s, "f")
+	put(t, k, "a", "1") // batch 1
+	put(t, k, "b", "2") // batch 2
+	ff.on.Store(true)
+	if err := doErr(k, Put(b("bad"), b("x"))); err == nil {
+		t.Fatal("a write with the fault on succeeded")
+	}
+	recoverWrites(t, ff, k, "w", "after") // batch 3
+	put(t, k, "c", "4")                   // batch 4
+	check := func(when string, k *Keyspace) {
+		t.Helper()
+		st, entries := feedEntries(t, k)
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.ID.String()+" "+field(e, "ops"))
+		}
+		want := []string{
+			`1-0 [{"op":"set","key":"a","value":"1"}]`,
+			`2-0 [{"op":"set","key":"b","value":"2"}]`,
+			`3-0 [{"op":"set","key":"w","value":"after"}]`,
+			`4-0 [{"op":"set","key":"c","value":"4"}]`,
+		}
+		if !slices.Equal(got, want) || st.FeedFirst() != 1 || st.Length != 4 {
+			t.Fatalf("%s: feed from %d, length %d:\n%s\nwant\n%s", when, st.FeedFirst(), st.Length, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	check("after recovery", k)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, Options{FeedRetention: opts.FeedRetention})
+	k = keyspace(t, s, "f")
+	put(t, k, "d", "5")
+	if st, entries := feedEntries(t, k); len(entries) != 5 || st.FeedFirst() != 1 {
+		t.Fatalf("after reopen and a write: %d entries from %d", len(entries), st.FeedFirst())
+	}
+}

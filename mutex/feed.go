@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,6 +121,15 @@ func parseAge(s string) (time.Duration, bool) {
 // reached over a few batches rather than in one long write phase.
 const feedTrimBudget = 256
 
+// feedCache is a keyspace's feed state after its batch seq (0: unknown),
+// kept by appendFeedEntry so that write phases do not read it from disk.
+// Owned by the keyspace's runner.
+type feedCache struct {
+	fm   feedMeta
+	seq  uint64
+	base []byte // feedBase of the keyspace
+}
+
 type feedMeta struct {
 	first, last uint64 // retained batches [first, last]; empty when first > last
 	bytes       int64
@@ -140,8 +150,7 @@ func decodeFeedMeta(v []byte) feedMeta {
 	}
 }
 
-func (fm feedMeta) encode() []byte {
-	b := make([]byte, 0, 32)
+func (fm feedMeta) append(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, fm.first)
 	b = binary.BigEndian.AppendUint64(b, fm.last)
 	b = binary.BigEndian.AppendUint64(b, uint64(fm.bytes))
@@ -195,11 +204,24 @@ func (st *Stream) FeedFirst() uint64 { return st.fm.first }
 // XREAD BLOCK on the feed wakes.
 func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	ret := k.store.opts.FeedRetention
-	st, err := tx.feedStream()
-	if err != nil {
-		return err
+	fc := &k.feed
+	if fc.base == nil {
+		fc.base = feedBase(k.name)
 	}
-	fm := st.fm
+	st := &Stream{Feed: true, base: fc.base}
+	var fm feedMeta
+	switch {
+	case fc.seq != 0 && fc.seq == seq-1:
+		fm = fc.fm // the state the last batch left
+	case seq == 1:
+		fm = feedMeta{first: 1} // no batch was ever committed: no feed
+	default:
+		disk, err := tx.feedStream()
+		if err != nil {
+			return err
+		}
+		fm = disk.fm
+	}
 	if !fm.exists || fm.last+1 != seq {
 		// A new feed, or one resuming after a gap: it starts here.
 		if fm.exists {
@@ -211,29 +233,26 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 		fm = feedMeta{first: seq, last: seq - 1, exists: true}
 	}
 	now := tx.now
-	// ops is "," op "," op …: its first byte becomes the array's '['.
-	var ops []byte
+	var ops []byte // the batch's ops in their binary form (feedops.go)
 	if tx.feedOps != nil {
 		ops = *tx.feedOps
-	}
-	if len(ops) == 0 {
-		ops = append(ops, '[')
-	} else {
-		ops[0] = '['
-	}
-	ops = append(ops, ']')
-	if tx.feedOps != nil {
-		*tx.feedOps = ops // reused by the next batch
 	}
 	var nums [2 * 20]byte
 	count := strconv.AppendInt(nums[:0], int64(max(tx.mutations, 1)), 10)
 	ts := strconv.AppendInt(count[len(count):], now, 10)
-	key := st.entryKey(StreamID{seq, 0})
-	// The ops are stored snappy-compressed (they are repetitive JSON): the
-	// feed then adds little to what each batch writes and fsyncs.
-	packed := snappy.Encode(feedPacked(len(ops)), ops)
+	var keys [2 * 96]byte // the entry's and the state's keys, on the stack for short names
+	key := appendID(append(append(keys[:0], fc.base...), famEntry), StreamID{seq, 0})
+	metaKey := append(append(key[len(key):len(key)], fc.base...), famFeedMeta)
+	// The ops are stored snappy-compressed (keys and values repeat): the
+	// feed then adds little to what each batch writes and fsyncs. They are
+	// compressed into the same pooled buffer, after themselves.
+	buf := slices.Grow(ops, snappy.MaxEncodedLen(len(ops)))
+	packed := snappy.Encode(buf[len(ops):cap(buf)], ops)
+	if tx.feedOps != nil {
+		*tx.feedOps = buf[:len(ops)] // back to the pool with its capacity
+	}
 	val := tx.scratch[:0]
-	val = binary.AppendUvarint(val, feedSnappy) // the node field: how ops is stored
+	val = binary.AppendUvarint(val, feedBinary) // the node field: how ops is stored
 	val = binary.AppendUvarint(val, 6)
 	for _, f := range [][]byte{[]byte("ops"), packed, []byte("count"), count, []byte("time"), ts} {
 		val = appendLenPrefixed(val, f)
@@ -250,9 +269,13 @@ func (k *Keyspace) appendFeedEntry(tx *Tx, seq uint64) error {
 	if err := k.trimFeed(tx, st, &fm, ret, now); err != nil {
 		return err
 	}
-	if err := tx.b.Set(st.sub(nil, famFeedMeta), fm.encode(), nil); err != nil {
+	var meta [32]byte
+	if err := tx.b.Set(metaKey, fm.append(meta[:0]), nil); err != nil {
 		return err
 	}
+	// Valid once batch seq commits; if it fails, the next batch takes the
+	// number seq again and reads the state from disk.
+	fc.fm, fc.seq = fm, seq
 	if tx.touched != nil {
 		tx.touched[FeedKey] = struct{}{}
 	}
@@ -357,21 +380,24 @@ func putFeedBuffer(b *[]byte) {
 	}
 }
 
-// feedSnappy, in the node field of a feed entry, says its ops field is
-// snappy-compressed.
-const feedSnappy = 1
-
-// feedPacked returns a buffer for the compressed ops of n bytes.
-func feedPacked(n int) []byte {
-	return make([]byte, snappy.MaxEncodedLen(n))
-}
+// The node field of a feed entry says how its ops field is stored:
+// feedSnappy, snappy-compressed JSON (format 2's entries, still read);
+// feedBinary, snappy-compressed binary ops (feedops.go), rendered as JSON
+// when read.
+const (
+	feedSnappy = 1
+	feedBinary = 2
+)
 
 // feedDecode undoes the feed's storage of an entry's fields.
 func feedDecode(node uint64, fields [][]byte) ([][]byte, error) {
-	if node != feedSnappy || len(fields) < 2 {
+	if node != feedSnappy && node != feedBinary || len(fields) < 2 {
 		return fields, nil
 	}
 	ops, err := snappy.Decode(nil, fields[1])
+	if err == nil && node == feedBinary {
+		ops, err = appendFeedOpsJSON(make([]byte, 0, len(ops)+len(ops)/2), ops)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mutex: corrupt feed entry: %w", err)
 	}

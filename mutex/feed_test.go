@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/golang/snappy"
 )
 
 // feedEntries reads the whole feed of k.
@@ -275,5 +278,82 @@ func TestFeedParseRetention(t *testing.T) {
 				t.Errorf("round trip of %q via %q: %+v %v", c.in, got.String(), again, err)
 			}
 		}
+	}
+}
+
+// TestFeedOpsCodec: the binary ops render as exactly the JSON that
+// AppendJSON writes, for every field, nil and empty told apart.
+func TestFeedOpsCodec(t *testing.T) {
+	cases := []Access{
+		{Op: "set", Key: b("k"), Value: b("v")},
+		{Op: "set", Key: []byte{}, Value: []byte{}},
+		{Op: "set", Key: b("k")}, // a nil value still renders "value":""
+		{Op: "del", Key: b("\xff\x00")},
+		{Op: "pexpireat", Key: b("k"), At: 1764650000000},
+		{Op: "pexpireat", Key: b("k"), At: -1},
+		{Op: "persist", Key: b("k")},
+		{Op: "flushdb"},
+		{Op: "copy", Key: b("a"), To: b("b"), Value: b("other")},
+		{Op: "hset", Key: b("h"), Items: [][]byte{b("f"), b("v\"q"), b("g"), b("")}, Pairs: true},
+		{Op: "hdel", Key: b("h"), Items: [][]byte{b("f")}},
+		{Op: "sadd", Key: b("s"), Items: [][]byte{b("a"), b("\xfe")}},
+		{Op: "srem", Key: b("s"), Items: [][]byte{}},
+		{Op: "zadd", Key: b("z"), Items: [][]byte{b("1.5"), b("m")}, At: 3},
+		{Op: "peeklast", Range: &Range{Min: Bound{Kind: Inclusive, Key: b("a")}, Max: Bound{Kind: Empty}}},
+		{Op: "x\u00e9\n", Key: b("tab\tkey")},
+	}
+	var bin, want []byte
+	want = append(want, '[')
+	for i := range cases {
+		bin = appendFeedOp(bin, &cases[i])
+		if i > 0 {
+			want = append(want, ',')
+		}
+		want = cases[i].AppendJSON(want)
+	}
+	want = append(want, ']')
+	got, err := appendFeedOpsJSON(nil, bin)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("rendered %s, %v\nwant     %s", got, err, want)
+	}
+	if got, err := appendFeedOpsJSON(nil, nil); err != nil || string(got) != "[]" {
+		t.Fatalf("no ops: %s %v", got, err)
+	}
+	for n := 1; n < len(bin); n++ { // every truncation is an error, never a panic
+		if _, err := appendFeedOpsJSON(nil, bin[:n]); err == nil && n < len(appendFeedOp(nil, &cases[0])) {
+			t.Fatalf("truncated to %d bytes: no error", n)
+		}
+	}
+}
+
+// TestFeedUpgradeFromFormat2: a format-2 directory's feed entries (ops as
+// snappy-compressed JSON) read as before after the upgrade, next to the
+// entries written since.
+func TestFeedUpgradeFromFormat2(t *testing.T) {
+	opts := Options{FeedRetention: FeedRetention{Batches: 100}}
+	s, dir := newStore(t, opts)
+	k := keyspace(t, s, "0")
+	put(t, k, "a", "1")
+	s.Close()
+	// Rewrite the store as format 2 wrote it.
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := `[{"op":"set","key":"a","value":"1"}]`
+	st := &Stream{base: feedBase("0")}
+	entry := encodeFields(feedSnappy, [][]byte{b("ops"), snappy.Encode(nil, b(old)), b("count"), b("1"), b("time"), b("5")})
+	for _, kv := range [][2][]byte{{formatKey, b("2")}, {st.entryKey(StreamID{1, 0}), entry}} {
+		if err := db.Set(kv[0], kv[1], pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s = openStore(t, dir, opts)
+	k = keyspace(t, s, "0")
+	put(t, k, "b", "2")
+	_, entries := feedEntries(t, k)
+	if len(entries) != 2 || field(entries[0], "ops") != old || field(entries[1], "ops") != `[{"op":"set","key":"b","value":"2"}]` {
+		t.Fatalf("after the upgrade: %v", entries)
 	}
 }

@@ -62,6 +62,7 @@ type Keyspace struct {
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 
 	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
+	feed  feedCache     // owned by run (feed.go)
 }
 
 var errNoKind = errors.New("mutex: op has no kind (build ops with ReadOp, WriteOp or AfterWrite)")
@@ -123,8 +124,12 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		maxQueued: int64(s.opts.MaxQueuedOps),
 	}
 	k.end = prefixEnd(k.prefix)
+	k.stats.init(&s.stats)
 	if s.db == nil {
 		return nil, s.Failed()
+	}
+	if !s.names.mayHave(name) {
+		return k, nil // never committed a batch (names.go)
 	}
 	v, closer, err := s.db.Get(k.seqKey)
 	switch {

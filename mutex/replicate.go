@@ -296,6 +296,11 @@ func (s *Store) RestoreReplica(dir string) error {
 	if err != nil {
 		return err
 	}
+	// The snapshot's keyspaces, which this store may never have seen, must
+	// read their batch numbers when opened.
+	if err := s.names.loadNames(s.db); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range s.keyspaces {

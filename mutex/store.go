@@ -91,6 +91,8 @@ type Store struct {
 
 	mu        sync.Mutex           // guards keyspaces and closed
 	keyspaces map[string]*Keyspace // resident: in use, or used since the last sweep
+	names     *nameFilter          // names that may have a batch number on disk (names.go)
+	stats     storeStats           // every keyspace's counters, summed (stats.go)
 	sweepAt   int                  // resident count at which the next creation sweeps
 	closed    bool
 	wg        sync.WaitGroup
@@ -123,7 +125,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.cache.Unref()
 		return nil, err
 	}
-	if err := checkFormat(db); err != nil {
+	s.names = newNameFilter()
+	if err := errors.Join(checkFormat(db), s.names.loadNames(db)); err != nil {
 		db.Close()
 		s.cache.Unref()
 		return nil, err
@@ -238,6 +241,7 @@ func (s *Store) Keyspace(name string) (*Keyspace, error) {
 	if len(s.keyspaces) >= s.sweepAt {
 		s.sweep()
 	}
+	s.names.add(name)  // before it can commit: its next instance reads its batch number
 	k.used.Store(true) // not evicted before its first use
 	if s.opts.OnKeyspace != nil {
 		s.opts.OnKeyspace(k) // before anyone else can find it

@@ -18,7 +18,7 @@ type Tx struct {
 	changed   bool      // user-visible data changed: the batch takes a number
 	dirty     bool      // anything written, housekeeping included
 	muts      *[]Access // nil when nobody listens to the writes event
-	feedOps   *[]byte   // the feed's JSON of the ops so far (feed.go); nil when the feed is off
+	feedOps   *[]byte   // the feed's binary ops so far (feedops.go); nil when the feed is off
 	notes     *[]any    // nil when nobody listens to the flushed event
 	watches   *watches
 	lastSeq   uint64
@@ -42,7 +42,7 @@ func (tx *Tx) Emit(a Access) {
 	tx.mutations++
 	tx.changed = true
 	if tx.feedOps != nil {
-		*tx.feedOps = a.AppendJSON(append(*tx.feedOps, ','))
+		*tx.feedOps = appendFeedOp(*tx.feedOps, &a)
 	}
 	if tx.muts != nil {
 		a.Key, a.Value, a.To = bytes.Clone(a.Key), bytes.Clone(a.Value), bytes.Clone(a.To)

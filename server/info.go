@@ -562,27 +562,13 @@ func infoName(name string) string { return strings.ReplaceAll(name, ":", "%3A") 
 
 func (s *Server) infoMutex(b *infoBuf) {
 	infos := s.keyspaceInfos(false)
-	var tot mutex.KeyspaceStats
-	var commitSum float64
-	var commitN uint64
-	for _, ki := range infos {
-		st := ki.stats
-		tot.ReadPhases += st.ReadPhases
-		tot.ReadOps += st.ReadOps
-		tot.WritePhases += st.WritePhases
-		tot.Batches += st.Batches
-		tot.FailedBatch += st.FailedBatch
-		tot.Mutations += st.Mutations
-		tot.QueuedOps += st.QueuedOps
-		commitSum += st.Commit.Sum
-		commitN += st.Commit.Count
-	}
+	tot := s.store.Stats() // the same totals as /metrics
 	perBatch, commitUsec := 0.0, 0.0
 	if tot.Batches > 0 {
 		perBatch = float64(tot.Mutations) / float64(tot.Batches)
 	}
-	if commitN > 0 {
-		commitUsec = commitSum / float64(commitN) * 1e6
+	if tot.Commit.Count > 0 {
+		commitUsec = tot.Commit.Sum / float64(tot.Commit.Count) * 1e6
 	}
 	b.add("mutex_keyspaces", len(infos))
 	b.add("mutex_read_phases", tot.ReadPhases)
@@ -592,7 +578,7 @@ func (s *Server) infoMutex(b *infoBuf) {
 	b.add("mutex_failed_batches", tot.FailedBatch)
 	b.add("mutex_batch_ops", tot.Mutations)
 	b.add("mutex_ops_per_batch", perBatch)
-	b.add("mutex_commit_usec_total", uint64(commitSum*1e6))
+	b.add("mutex_commit_usec_total", uint64(tot.Commit.Sum*1e6))
 	b.add("mutex_commit_usec_per_batch", commitUsec)
 	b.add("mutex_queued_ops", tot.QueuedOps)
 	b.add("mutex_max_queued_ops", s.cfg.MaxQueuedOps)
@@ -618,13 +604,8 @@ func (s *Server) infoMutex(b *infoBuf) {
 }
 
 // mutations is the number of mutations committed since the process
-// started, over the keyspaces in memory (an idle one evicted takes its
-// counts with it).
-func (s *Server) mutations() uint64 {
-	var n uint64
-	s.store.Resident(func(k *mutex.Keyspace) { n += k.Stats().Mutations })
-	return n
-}
+// started, over every keyspace.
+func (s *Server) mutations() uint64 { return s.store.Stats().Mutations }
 
 // blockedClients is INFO's blocked_clients: the waiters the keyspaces have
 // registered (so a client counts once it is in line to be served).

@@ -215,32 +215,14 @@ func (sc *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(descFeeds, gauge, float64(feeds))
 
 	infos := s.keyspaceInfos(false)
-	var tot mutex.KeyspaceStats
-	commit := mutex.Histogram{Bounds: mutex.CommitBuckets, Counts: make([]uint64, len(mutex.CommitBuckets)+1)}
-	size := mutex.Histogram{Bounds: mutex.BatchBuckets, Counts: make([]uint64, len(mutex.BatchBuckets)+1)}
 	for _, ki := range infos {
-		k := ki.stats
-		tot.ReadPhases += k.ReadPhases
-		tot.ReadOps += k.ReadOps
-		tot.WritePhases += k.WritePhases
-		tot.Batches += k.Batches
-		tot.FailedBatch += k.FailedBatch
-		tot.Mutations += k.Mutations
-		tot.QueuedOps += k.QueuedOps
-		for _, pair := range [][2]*mutex.Histogram{{&commit, &k.Commit}, {&size, &k.BatchSize}} {
-			dst, src := pair[0], pair[1]
-			for i := range src.Counts {
-				dst.Counts[i] += src.Counts[i]
-			}
-			dst.Sum += src.Sum
-			dst.Count += src.Count
-		}
 		if n, ok := s.numbered(ki.name); ok {
 			db := strconv.Itoa(n)
 			ch <- constMetric(descKeys, gauge, float64(s.countKeys(ki.ks).Keys), db)
 			ch <- constMetric(descLastBatch, gauge, float64(ki.ks.LastBatch()), db)
 		}
 	}
+	tot := s.store.Stats()
 	ch <- constMetric(descPhases, counter, float64(tot.ReadPhases), "read")
 	ch <- constMetric(descPhases, counter, float64(tot.WritePhases), "write")
 	ch <- constMetric(descPhaseOps, counter, float64(tot.ReadOps), "read")
@@ -249,8 +231,8 @@ func (sc *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(descFailed, counter, float64(tot.FailedBatch))
 	ch <- constMetric(descQueued, gauge, float64(tot.QueuedOps))
 	ch <- constMetric(descKeyspaces, gauge, float64(len(infos)))
-	ch <- constHistogramOf(descCommit, commit)
-	ch <- constHistogramOf(descBatchSize, size)
+	ch <- constHistogramOf(descCommit, tot.Commit)
+	ch <- constHistogramOf(descBatchSize, tot.BatchSize)
 	up := 1.0
 	if s.store.Failed() != nil {
 		up = 0
