@@ -153,26 +153,25 @@ func sentinel(c *Ctx) any {
 		if ok, bad := needName(3); !ok {
 			return bad
 		}
-		out := []any{}
-		for _, p := range st.Peers {
-			if p.ID != st.Leader.ID {
-				out = append(out, nodeState(p, "slave", st))
-			}
-		}
-		return out
+		return peerStates(st, st.Leader.ID, "slave")
 	case "sentinels":
 		if ok, bad := needName(3); !ok {
 			return bad
 		}
-		out := []any{}
-		for _, p := range st.Peers {
-			if p.ID != st.Self.ID {
-				out = append(out, nodeState(p, "sentinel", st))
-			}
-		}
-		return out
+		return peerStates(st, st.Self.ID, "sentinel")
 	}
 	return ErrSyntax
+}
+
+// peerStates describes, as role, every peer but the one called except.
+func peerStates(st replication.Status, except, role string) []any {
+	out := []any{}
+	for _, p := range st.Peers {
+		if p.ID != except {
+			out = append(out, nodeState(p, role, st))
+		}
+	}
+	return out
 }
 
 func masterState(name string, st replication.Status) Map {
