@@ -22,7 +22,7 @@ import (
 )
 
 // realReplica starts a real redis-server replicating the test's realRedis
-// and waits until its link is up; it returns the master's and the
+// and waits until its link is up and the master has it online; it returns the master's and the
 // replica's addresses.
 func realReplica(t *testing.T) (master, replica string) {
 	t.Helper()
@@ -42,10 +42,15 @@ func realReplica(t *testing.T) (master, replica string) {
 	replica = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	c := redis.NewClient(&redis.Options{Addr: replica, MaxRetries: -1})
 	defer c.Close()
+	mc := redis.NewClient(&redis.Options{Addr: master, MaxRetries: -1})
+	defer mc.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		// Both ends: the replica's link comes up a moment before the master
+		// counts it online (and lists it in ROLE).
 		info, _ := c.Info(context.Background(), "replication").Result()
-		if strings.Contains(info, "master_link_status:up") {
+		minfo, _ := mc.Info(context.Background(), "replication").Result()
+		if strings.Contains(info, "master_link_status:up") && strings.Contains(minfo, "state=online") {
 			return master, replica
 		}
 		select {

@@ -200,7 +200,7 @@ func pingOnce(addr string) error {
 	return nil
 }
 
-// configDir asks a mutexredis for CONFIG GET dir.
+// configDir asks the server at addr for CONFIG GET dir.
 func configDir(addr string) (string, error) {
 	nc, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -343,8 +343,11 @@ func realRedis(t testing.TB) string {
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port := freePort(t)
+		// A directory of its own tells this redis-server apart from another
+		// test's server that took the port first (this one then exits).
+		dir := t.TempDir()
 		cmd := exec.Command("redis-server", "--save", "", "--appendonly", "no",
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", os.TempDir())
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)
 		var out lockedBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -354,7 +357,16 @@ func realRedis(t testing.TB) string {
 		go func() { cmd.Wait(); close(exited) }()
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		deadline := time.Now().Add(20 * time.Second)
-		for lastErr = pingOnce(addr); lastErr != nil; lastErr = pingOnce(addr) {
+		ours := func() error {
+			if err := pingOnce(addr); err != nil {
+				return err
+			}
+			if d, err := configDir(addr); err != nil || d != dir {
+				return fmt.Errorf("another server answers on %s (dir %q, %v)", addr, d, err)
+			}
+			return nil
+		}
+		for lastErr = ours(); lastErr != nil; lastErr = ours() {
 			select {
 			case <-exited:
 				lastErr = fmt.Errorf("redis-server exited: %s", out.String())
