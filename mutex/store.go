@@ -433,8 +433,10 @@ func (s *Store) recoverFromFailure() error {
 	for _, k := range keyspaces {
 		k.undo = nil
 	}
-	s.setFailed(nil)
+	// Logged before writes are let in, so the line precedes any reply
+	// from a write that the recovery made possible.
 	s.opts.Logger.Info("the store recovered; writes are accepted again")
+	s.setFailed(nil)
 	return nil
 }
 
