@@ -285,7 +285,8 @@ type slowlog struct {
 	cfg     *Config
 	mu      sync.Mutex
 	nextID  int64
-	entries []slowEntry // newest last
+	entries []slowEntry // newest last; those before start are dropped
+	start   int
 }
 
 type slowEntry struct {
@@ -317,7 +318,7 @@ func (l *slowlog) record(cl *commands.Client, args [][]byte, d time.Duration) {
 	if d < l.threshold() {
 		return
 	}
-	max := int(l.cfg.SlowlogMaxLen.Load())
+	maxLen := int(l.cfg.SlowlogMaxLen.Load())
 	e := slowEntry{at: time.Now().Unix(), micros: d.Microseconds(), addr: cl.Addr, name: cl.Name}
 	for i, a := range args {
 		if i == slowlogMaxArgs-1 && len(args) > slowlogMaxArgs {
@@ -335,8 +336,13 @@ func (l *slowlog) record(cl *commands.Client, args [][]byte, d time.Duration) {
 	e.id = l.nextID
 	l.nextID++
 	l.entries = append(l.entries, e)
-	if over := len(l.entries) - max; over > 0 {
-		l.entries = append(l.entries[:0], l.entries[over:]...)
+	// Entries older than the newest max are dropped by moving start, and
+	// removed in bulk once there are max of them: O(1) amortized per
+	// record rather than a shift of the whole log.
+	l.start = max(l.start, len(l.entries)-maxLen)
+	if l.start >= maxLen {
+		l.entries = append(l.entries[:0], l.entries[l.start:]...)
+		l.start = 0
 	}
 }
 
@@ -345,16 +351,17 @@ func (s *Server) Slowlog(op string, n int) any {
 	l := &s.slowlog
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	live := l.entries[l.start:] // trimmed to slowlog-max-len at each record, as Redis does
 	switch op {
 	case "len":
-		return int64(len(l.entries))
+		return int64(len(live))
 	case "reset":
-		l.entries = nil
+		l.entries, l.start = nil, 0
 		return commands.OK
 	}
 	out := []any{}
-	for i := len(l.entries) - 1; i >= 0 && (n < 0 || len(out) < n); i-- {
-		e := l.entries[i]
+	for i := len(live) - 1; i >= 0 && (n < 0 || len(out) < n); i-- {
+		e := live[i]
 		out = append(out, []any{e.id, e.at, e.micros, e.args, e.addr, e.name})
 	}
 	return out

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,5 +52,26 @@ func TestSlowlogBounded(t *testing.T) {
 	}
 	if a := args[1].(string); len(a) != 128+len("... (72 more bytes)") {
 		t.Errorf("long argument: %q", a)
+	}
+	var ids []any
+	for _, e := range entries {
+		ids = append(ids, e.([]any)[0])
+	}
+	if fmt.Sprint(ids) != "[9 8 7]" {
+		t.Errorf("entry ids %v, want [9 8 7]", ids)
+	}
+	if n := len(s.slowlog.entries); n > 2*3 {
+		t.Errorf("%d entries held for a max of 3", n)
+	}
+	// A smaller slowlog-max-len trims at the next record, as in Redis; a
+	// larger one does not bring back entries that were dropped.
+	cfg.SlowlogMaxLen.Store(2)
+	s.slowlog.record(&commands.Client{Addr: "a"}, [][]byte{[]byte("X")}, time.Millisecond)
+	if n := s.Slowlog("len", 0); n != int64(2) {
+		t.Errorf("SLOWLOG LEN after shrinking to 2: %v", n)
+	}
+	cfg.SlowlogMaxLen.Store(100)
+	if n := s.Slowlog("len", 0); n != int64(2) {
+		t.Errorf("SLOWLOG LEN after growing to 100: %v, want the 2 kept", n)
 	}
 }
