@@ -124,7 +124,7 @@ func psReadOn(t testing.TB, c *rconn) psValue {
 	c.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
 	v, err := psReadValue(c.rd)
 	if err != nil {
-		t.Fatalf("read reply: %v", err)
+		t.Fatalf("read reply from %s: %v", c.nc.RemoteAddr(), err)
 	}
 	return v
 }
@@ -274,6 +274,7 @@ func TestPubSubLikeRedis(t *testing.T) {
 	psWaitRedisQuiet(t, raddr, "pst.")
 	const A, B, C, P, D, E = 0, 1, 2, 3, 4, 5
 	p := newPSPair(t, s.Addr, raddr, 6)
+	t.Logf("mutexredis on %s, redis-server on %s", s.Addr, raddr)
 
 	p.run(
 		psDo(P, "PUBSUB", "NUMPAT"),

@@ -171,7 +171,7 @@ func (c *conn) cleanup() {
 		c.s.Unsubscribe(&c.client, true, nil)
 	}
 	c.client.Unwatch()
-	c.out.fail() // closes the socket
+	c.out.closeFlushed() // closes the socket
 }
 
 // maxReplyChunk is how much encoded reply a pipeline accumulates before

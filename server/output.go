@@ -113,6 +113,9 @@ func (o *output) writePending() error {
 		o.mu.Lock()
 		if len(o.pending) == 0 || o.closed {
 			o.writing = false
+			if o.drained.L != nil {
+				o.drained.Broadcast() // closeFlushed waits for the write's end
+			}
 			o.mu.Unlock()
 			return nil
 		}
@@ -127,6 +130,32 @@ func (o *output) writePending() error {
 		}
 	}
 }
+
+// closeFlushed closes the connection once what is pending is written (a
+// flusher may be writing a reply queued behind pub/sub messages: QUIT's
+// +OK), giving a client that does not read flushWait before cutting it.
+func (o *output) closeFlushed() {
+	o.nc.SetWriteDeadline(time.Now().Add(flushWait))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.drained.L == nil {
+		o.drained.L = &o.mu
+	}
+	for !o.closed && (o.writing || len(o.pending) > 0) {
+		if !o.writing {
+			o.writing = true
+			o.mu.Unlock()
+			o.writePending()
+			o.mu.Lock()
+			continue
+		}
+		o.drained.Wait()
+	}
+	o.closeLocked()
+}
+
+// flushWait is how long a closing connection's last output may take.
+const flushWait = 5 * time.Second
 
 func (o *output) fail() {
 	o.mu.Lock()
