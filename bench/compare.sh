@@ -125,18 +125,20 @@ check_settings() {
 
 requests_for() { if [[ $1 == 1 ]]; then echo "$REQUESTS_P1"; else echo "$REQUESTS_P16"; fi; }
 
-# redis_bench NAME PIPELINE REQUESTS CLIENTS KEYS DB OUT ARGS...: one
-# redis-benchmark run against a server, in database DB, its CSV written to
-# OUT.csv and its stderr to OUT.err. Fails as redis-benchmark does; it
-# does not die, so that it can run in the background.
-redis_bench() {
-    local name=$1 pipeline=$2 n=$3 clients=$4 keys=$5 db=$6 out=$7
-    shift 7
-    redis-benchmark -h 127.0.0.1 -p "${SRV_PORT[$name]}" -c "$clients" -d "$DATASIZE" \
-        -r "$keys" -P "$pipeline" -n "$n" --dbnum "$db" --csv "$@" >"$out.csv" 2>"$out.err"
+# bench_cmd NAME PIPELINE REQUESTS CLIENTS KEYS DB ARGS...: sets BENCH_CMD
+# to the redis-benchmark command line of one run against a server, in
+# database DB. Run as "${BENCH_CMD[@]}" (in the background too: then $! is
+# redis-benchmark's own pid, which cleanup can kill).
+BENCH_CMD=()
+bench_cmd() {
+    local name=$1 pipeline=$2 n=$3 clients=$4 keys=$5 db=$6
+    shift 6
+    BENCH_CMD=(redis-benchmark -h 127.0.0.1 -p "${SRV_PORT[$name]}" -c "$clients" -d "$DATASIZE"
+        -r "$keys" -P "$pipeline" -n "$n" --dbnum "$db" --csv "$@")
 }
 
-# bench_result OUT WHAT: checks the output of a redis_bench run and sets
+# bench_result OUT WHAT: checks the output of a redis-benchmark run (its
+# CSV in OUT.csv, its stderr in OUT.err) and sets
 # RESULT_LINE to its result, unquoted: test,rps,avg,min,p50,p95,p99,max
 # (latencies in ms, redis-benchmark 7's --csv). Dies, naming WHAT, when the
 # run printed no result or the server answered errors. Appends the CSV to
@@ -160,7 +162,8 @@ run_one() {
     local n before after cpu what="$name ($label, -P $pipeline)"
     n=$(requests_for "$pipeline")
     before=$(cpu_ticks "${SRV_PID[$name]}")
-    redis_bench "$name" "$pipeline" "$n" "$CLIENTS" "$KEYSPACE" 0 "$WORK/bench" "$@" ||
+    bench_cmd "$name" "$pipeline" "$n" "$CLIENTS" "$KEYSPACE" 0 "$@"
+    "${BENCH_CMD[@]}" >"$WORK/bench.csv" 2>"$WORK/bench.err" ||
         die "redis-benchmark failed against $what: $(cat "$WORK/bench.err")"
     after=$(cpu_ticks "${SRV_PID[$name]}")
     bench_result "$WORK/bench" "$what"
@@ -186,10 +189,11 @@ run_many() {
     for ((i = 0; i < DBS; i++)); do
         clients=$((CLIENTS / DBS + (i < CLIENTS % DBS ? 1 : 0)))
         reqs=$((n / DBS + (i < n % DBS ? 1 : 0)))
-        redis_bench "$name" "$pipeline" "$reqs" "$clients" "$DB_KEYS" "$i" "$WORK/many.$i" "$@" &
+        bench_cmd "$name" "$pipeline" "$reqs" "$clients" "$DB_KEYS" "$i" "$@"
+        "${BENCH_CMD[@]}" >"$WORK/many.$i.csv" 2>"$WORK/many.$i.err" &
         pids+=("$!")
+        BG_PIDS=("${pids[@]}")
     done
-    BG_PIDS=("${pids[@]}")
     for ((i = 0; i < DBS; i++)); do
         wait "${pids[i]}" || failed+=" $i"
     done
