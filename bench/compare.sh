@@ -283,7 +283,7 @@ run_suite() {
 }
 
 section_single() {
-    local name round
+    local name round order
     for name in "${SERVERS[@]}"; do use_server "$name" "$name"; done
     for name in "${SERVERS[@]}"; do preload "$name" single; done
     for name in "${SERVERS[@]}"; do
@@ -299,7 +299,7 @@ section_single() {
 
 KS_SERVERS=(ours redis-aof)
 section_keyspaces() {
-    local name round pipeline t
+    local name round pipeline t order
     for name in "${KS_SERVERS[@]}"; do use_server "$name" "$name"; done
     for name in "${KS_SERVERS[@]}"; do preload "$name" keyspaces; done
     for ((round = 1; round <= ROUNDS; round++)); do
@@ -315,7 +315,7 @@ section_keyspaces() {
 
 sweep_servers() { local p; for p in $SWEEP_PROCS; do echo "ours-gomaxprocs$p"; done; }
 section_sweep() {
-    local name round pipeline t p names
+    local name round pipeline t p names order
     mapfile -t names < <(sweep_servers)
     for p in $SWEEP_PROCS; do use_server "ours-gomaxprocs$p" ours "$p"; done
     for name in "${names[@]}"; do
