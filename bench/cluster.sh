@@ -16,22 +16,6 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# free_port, as lib.sh's but below the ephemeral range (32768 up): the
-# nodes' own outgoing connections (and everyone else's) take ports there,
-# and a node's fixed port must still be free when it starts.
-free_port() {
-    local port tries
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $port "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-50000}
 CLIENTS=${CLIENTS:-50}
@@ -43,10 +27,8 @@ setup_workdir
 build_mutexredis
 
 new_server single ours
-USED_PORTS+="${SRV_PORT[single]} "
 start_server single
 new_server redis redis-aof
-USED_PORTS+="${SRV_PORT[redis]} "
 start_server redis
 
 # The cluster: nodes n1..n3, each with a client port and a Raft port.

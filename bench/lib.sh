@@ -106,15 +106,24 @@ cleanup() {
     exit "$rc"
 }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on, not in
+# USED_PORTS. It picks below the ephemeral range (net.ipv4.ip_local_port_range,
+# 32768 up by default): outgoing connections (redis-benchmark's, everyone's on
+# the machine) take their local ports there, and a port held by one cannot be
+# listened on although nothing answers on it. It runs in $(…): the caller
+# adds the port to USED_PORTS (new_server does).
 free_port() {
-    local port tries
+    local low=32768 lo=10000 span port tries
+    if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+        low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+    fi
+    span=$((low - lo))
+    if ((span < 2000)); then lo=20000 span=40000; fi # a wide ephemeral range: take our chances
     for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((lo + (RANDOM * 32768 + RANDOM) % span))
         [[ $USED_PORTS == *" $port "* ]] && continue
         # A refused connection means the port is free.
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            USED_PORTS+="$port "
             echo "$port"
             return
         fi
@@ -129,6 +138,7 @@ new_server() {
     SRV_KIND[$name]=$kind
     SRV_DIR[$name]=$WORK/$name
     SRV_PORT[$name]=$(free_port)
+    USED_PORTS+="${SRV_PORT[$name]} "
     mkdir -p "${SRV_DIR[$name]}"
 }
 
