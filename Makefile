@@ -51,7 +51,10 @@ bench-cluster:
 	bash bench/cluster.sh
 
 # Side by side with redis-server (appendfsync always, and no persistence),
-# driven by redis-benchmark; the table is saved in bench-results/.
+# driven by redis-benchmark, with server CPU per op: one keyspace, 16
+# keyspaces at once, and a GOMAXPROCS sweep; the tables are saved in
+# bench-results/. SECTIONS="single keyspaces sweep" chooses, QUICK=1 is a
+# smoke test; see bench/README.md.
 bench:
 	bash bench/compare.sh
 

@@ -3,7 +3,7 @@
 # single mutexredis (fsync always) and redis-server appendfsync always,
 # driven by redis-benchmark on this machine. All three nodes share its
 # cores, so the table also gives the servers' CPU per op (user+system of
-# every server process, from /proc, over the run).
+# every server process, from /proc, over the run: lib.sh's cpu_ticks).
 #
 # Environment:
 #   ROUNDS=3        rounds; the targets alternate within each round, the
@@ -16,22 +16,6 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# free_port, as lib.sh's but below the ephemeral range (32768 up): the
-# nodes' own outgoing connections (and everyone else's) take ports there,
-# and a node's fixed port must still be free when it starts.
-free_port() {
-    local port tries
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + RANDOM % 12000))
-        [[ $USED_PORTS == *" $port "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    die "no free port found"
-}
-
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-50000}
 CLIENTS=${CLIENTS:-50}
@@ -43,10 +27,8 @@ setup_workdir
 build_mutexredis
 
 new_server single ours
-USED_PORTS+="${SRV_PORT[single]} "
 start_server single
 new_server redis redis-aof
-USED_PORTS+="${SRV_PORT[redis]} "
 start_server redis
 
 # The cluster: nodes n1..n3, each with a client port and a Raft port.
@@ -83,16 +65,6 @@ while [[ -z $leader ]]; do
 done
 log "cluster leader: $leader on port ${SRV_PORT[$leader]}"
 
-# cpu_ticks PID...: user+system clock ticks of the processes.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "$@"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
-HZ=$(getconf CLK_TCK)
-
 declare -A RPS=() CPU=()
 run() { # run TARGET PIPELINE ROUND
     local target=$1 p=$2 round=$3 port pids
@@ -110,11 +82,9 @@ run() { # run TARGET PIPELINE ROUND
     after=$(cpu_ticks $pids)
     rps=$(echo "$out" | awk -F'","' '{gsub(/"/, "", $2); print int($2)}')
     RPS[$target,$p,$round]=$rps
-    CPU[$target,$p,$round]=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$REQUESTS" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+    CPU[$target,$p,$round]=$(us_per_op $((after - before)) "$REQUESTS")
     log "round $round $target -P $p: $rps req/s, ${CPU[$target,$p,$round]} µs CPU/op"
 }
-
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 TARGETS=(cluster single redis)
 for ((r = 1; r <= ROUNDS; r++)); do

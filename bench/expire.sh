@@ -66,7 +66,8 @@ main() {
         stop_server "$name"
     done
     mkdir -p "$RESULTS_DIR"
-    local out=$RESULTS_DIR/expire-$(date +%Y%m%d-%H%M%S).txt
+    local out
+    out=$RESULTS_DIR/expire-$(date +%Y%m%d-%H%M%S).txt
     {
         echo "expiry: SET vs SET EX (rps), and $EXPIRE_KEYS keys due at the same second"
         describe_machine

@@ -1,11 +1,13 @@
-# Shared helpers for bench/compare.sh and bench/load.sh. Source it; don't run it.
+# Shared helpers for the bench/*.sh scripts. Source it; don't run it.
 #
 # It manages the three servers under test, each on its own free loopback
 # port with its own temporary directory:
 #   ours             mutexredis --fsync always
 #   redis-aof        redis-server --appendonly yes --appendfsync always --save ""
 #   redis-nopersist  redis-server --appendonly no --save ""
-# and stops whatever it started when the calling script exits (trap).
+# and stops whatever it started when the calling script exits (trap),
+# background redis-benchmark processes (BG_PIDS) included. It also measures
+# a process's CPU time (cpu_ticks, CLK_TCK).
 
 # shellcheck shell=bash disable=SC2034 # variables used by the sourcing scripts
 
@@ -14,7 +16,10 @@ BIN=${MUTEXREDIS_BIN:-$ROOT/bin/mutexredis}
 RESULTS_DIR=$ROOT/bench-results
 
 # Per-server state, keyed by server name.
-declare -A SRV_KIND=() SRV_PORT=() SRV_PID=() SRV_DIR=()
+# SRV_GOMAXPROCS: if set for a server, its GOMAXPROCS environment variable
+# (ours only).
+declare -A SRV_KIND=() SRV_PORT=() SRV_PID=() SRV_DIR=() SRV_GOMAXPROCS=()
+BG_PIDS=()       # background processes (redis-benchmark) to kill on exit
 LOAD_BEFORE=""   # load average and CPU pressure when the run started
 WORK=""          # temp dir holding every server's dir and logs
 USED_PORTS=" "   # ports handed out by free_port, so two servers never share one
@@ -86,7 +91,8 @@ setup_workdir() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
-    local name
+    local name pid
+    for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for name in "${!SRV_PID[@]}"; do
         stop_server "$name" TERM || true
     done
@@ -100,15 +106,24 @@ cleanup() {
     exit "$rc"
 }
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on, not in
+# USED_PORTS. It picks below the ephemeral range (net.ipv4.ip_local_port_range,
+# 32768 up by default): outgoing connections (redis-benchmark's, everyone's on
+# the machine) take their local ports there, and a port held by one cannot be
+# listened on although nothing answers on it. It runs in $(…): the caller
+# adds the port to USED_PORTS (new_server does).
 free_port() {
-    local port tries
+    local low=32768 lo=10000 span port tries
+    if [[ -r /proc/sys/net/ipv4/ip_local_port_range ]]; then
+        low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range)
+    fi
+    span=$((low - lo))
+    if ((span < 2000)); then lo=20000 span=40000; fi # a wide ephemeral range: take our chances
     for ((tries = 0; tries < 200; tries++)); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((lo + (RANDOM * 32768 + RANDOM) % span))
         [[ $USED_PORTS == *" $port "* ]] && continue
         # A refused connection means the port is free.
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            USED_PORTS+="$port "
             echo "$port"
             return
         fi
@@ -123,27 +138,33 @@ new_server() {
     SRV_KIND[$name]=$kind
     SRV_DIR[$name]=$WORK/$name
     SRV_PORT[$name]=$(free_port)
+    USED_PORTS+="${SRV_PORT[$name]} "
     mkdir -p "${SRV_DIR[$name]}"
 }
 
 # spawn_server NAME: starts the server (in the background, output to
-# NAME/server.log) on its registered port and dir, without waiting for it.
+# $WORK/NAME.log) on its registered port and dir, without waiting for it.
+# Every server gets DATABASES numbered keyspaces (default 16, as both
+# servers' own default), and ours the GOMAXPROCS of SRV_GOMAXPROCS[NAME] if
+# set (else it inherits the caller's environment, as before).
 spawn_server() {
     local name=$1 dir=${SRV_DIR[$1]} port=${SRV_PORT[$1]}
-    local logf=$WORK/$name.log
+    local logf=$WORK/$name.log dbs=${DATABASES:-16}
     case ${SRV_KIND[$name]} in
     ours)
-        "$BIN" --bind 127.0.0.1 --port "$port" --dir "$dir/data" --fsync always \
-            >>"$logf" 2>&1 &
+        local envs=()
+        if [[ -n ${SRV_GOMAXPROCS[$name]:-} ]]; then envs+=("GOMAXPROCS=${SRV_GOMAXPROCS[$name]}"); fi
+        env "${envs[@]}" "$BIN" --bind 127.0.0.1 --port "$port" --dir "$dir/data" --fsync always \
+            --databases "$dbs" >>"$logf" 2>&1 &
         ;;
     redis-aof)
         redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
-            --appendonly yes --appendfsync always --save "" \
+            --appendonly yes --appendfsync always --save "" --databases "$dbs" \
             --daemonize no --logfile "" >>"$logf" 2>&1 &
         ;;
     redis-nopersist)
         redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" \
-            --appendonly no --save "" \
+            --appendonly no --save "" --databases "$dbs" \
             --daemonize no --logfile "" >>"$logf" 2>&1 &
         ;;
     *) die "unknown server kind ${SRV_KIND[$name]}" ;;
@@ -216,17 +237,38 @@ gen_set_commands() {
     [[ $got == "$n" ]] || die "generated $got SET commands, not $n"
 }
 
-# load_keys NAME FILE N: sends FILE (from gen_set_commands) to the server
-# with redis-cli --pipe and checks that all N replies came back without error.
+# load_keys NAME FILE N [DB]: sends FILE (from gen_set_commands) to the
+# server with redis-cli --pipe, into database (numbered keyspace) DB
+# (default 0), and checks that all N replies came back without error.
 load_keys() {
-    local name=$1 file=$2 n=$3 out
-    out=$(redis-cli -h 127.0.0.1 -p "${SRV_PORT[$name]}" --pipe <"$file" 2>&1) ||
-        die "redis-cli --pipe into $name failed: $out"
-    [[ $out == *"errors: 0, replies: $n"* ]] || die "loading $name: $out"
+    local name=$1 file=$2 n=$3 db=${4:-0} out
+    out=$(redis-cli -h 127.0.0.1 -p "${SRV_PORT[$name]}" -n "$db" --pipe <"$file" 2>&1) ||
+        die "redis-cli --pipe into $name (db $db) failed: $out"
+    [[ $out == *"errors: 0, replies: $n"* ]] || die "loading $name (db $db): $out"
 }
 
-# dbsize NAME: the server's DBSIZE.
-dbsize() { redis-cli -h 127.0.0.1 -p "${SRV_PORT[$1]}" DBSIZE; }
+# dbsize NAME [DB]: the server's DBSIZE in database DB (default 0).
+dbsize() { redis-cli -h 127.0.0.1 -p "${SRV_PORT[$1]}" -n "${2:-0}" DBSIZE; }
+
+# CLK_TCK: the unit of the CPU times in /proc/PID/stat, ticks per second.
+CLK_TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID...: the user+system CPU time of the processes (all their
+# threads) so far, in clock ticks (fields 14 and 15 of /proc/PID/stat;
+# field 2, the command name, has no spaces for the servers here).
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+# us_per_op TICKS REQUESTS: CPU time per request in µs, from a cpu_ticks
+# difference (one decimal; a tick is 1e6/CLK_TCK µs, so short runs are coarse).
+us_per_op() {
+    awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}'
+}
 
 # rss_kb PID: resident set size and its peak (VmRSS, VmHWM) in KiB.
 rss_kb() { awk '/^VmRSS:/ {r=$2} /^VmHWM:/ {h=$2} END {print r, h}' "/proc/$1/status"; }
