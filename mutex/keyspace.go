@@ -61,6 +61,12 @@ type Keyspace struct {
 	snap *pebble.Snapshot
 	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
 
+	// counts are the key counts of the last committed batch (counts.go):
+	// replaced by each write phase's, and made exact by a count by scan in
+	// a read phase; countsMu guards them against readers outside the mutex.
+	countsMu sync.Mutex
+	counts   keyCounts
+
 	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
 	feed  feedCache     // owned by run (feed.go)
 }
@@ -137,12 +143,13 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	case err != nil:
 		return nil, err
 	default:
-		seq, err := decodeSeq(v)
+		seq, counts, err := decodeSeqRecord(v)
 		closer.Close()
 		if err != nil {
 			return nil, err
 		}
 		k.lastSeq.Store(seq)
+		k.counts = counts
 	}
 	return k, nil
 }
@@ -460,7 +467,7 @@ func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	rp := k.rp
 	r := &worker.r
 	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true, maxReply: k.store.maxReply(),
-		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
+		stateCounts: &k.counts, stateCountsMu: &k.countsMu, key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
 	var n int64
 	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
 		req := rp.reqs[slot]
@@ -585,7 +592,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		goneLife: s.opts.GoneLife.Milliseconds(),
 		onExpire: s.exp.onExpire,
 	}
-	tx.expired = tx.expire
+	tx.expired, tx.seen, tx.stateCounts = tx.expire, tx.sawRecord, &tx.counts
+	k.countsMu.Lock()
+	tx.counts = k.counts
+	k.countsMu.Unlock()
 	if k.block.waiting.Load() > 0 {
 		tx.touched = map[string]struct{}{}
 	}
@@ -611,7 +621,8 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	seq = k.lastSeq.Load()
 	if tx.changed {
 		seq++
-		if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
+		tx.scratch = encodeSeqRecord(tx.scratch, seq, &tx.counts)
+		if err := b.Set(k.seqKey, tx.scratch, nil); err != nil {
 			return seq, tx.mutations, nil, err
 		}
 		if s.opts.FeedRetention.On() {
@@ -646,6 +657,9 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	k.stats.committed(tx.mutations, time.Since(start))
 	before.Close()
 	s.lowerExpireFloor(tx.minDeadline)
+	k.countsMu.Lock()
+	k.counts = tx.counts
+	k.countsMu.Unlock()
 	k.lastSeq.Store(seq)
 	k.touched = tx.touched
 	if !tx.changed {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,7 +190,7 @@ func checkFormat(db *pebble.DB) error {
 		}
 		b := db.NewBatch()
 		defer b.Close()
-		if err := b.Set(formatKey, []byte(strconv.Itoa(formatVersion)), nil); err != nil {
+		if err := b.Set(formatKey, []byte(formatVersionText), nil); err != nil {
 			return err
 		}
 		return commit(b, pebble.Sync)
@@ -200,12 +199,13 @@ func checkFormat(db *pebble.DB) error {
 		return err
 	}
 	defer closer.Close()
-	if string(v) == strconv.Itoa(formatVersion) {
+	if string(v) == formatVersionText {
 		return nil
 	}
 	if slices.Contains(upgradableFormats, string(v)) {
-		// Every older record is still readable (see encoding.go).
-		return db.Set(formatKey, []byte(strconv.Itoa(formatVersion)), pebble.Sync)
+		// Every older record is still readable (see encoding.go); only the
+		// key counts are new.
+		return upgradeCounts(db)
 	}
 	return fmt.Errorf("%w: found %q, want %d", ErrFormatVersion, v, formatVersion)
 }
