@@ -58,8 +58,11 @@ type Keyspace struct {
 	// nil otherwise, so that an idle keyspace pins no old versions. Guarded
 	// by store.dbMu (written under its write lock, or by a write phase
 	// under its read lock).
-	snap *pebble.Snapshot
-	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
+	snap *sharedSnapshot // a reference the keyspace releases
+	undo []undoEntry     // reverts this keyspace's failed batch; guarded like snap
+	// committedAt is Store.commits after this keyspace's last commit: a
+	// shared snapshot taken since shows its state (Store.snapshotBefore).
+	committedAt uint64
 
 	// counts are the key counts of the last committed batch (counts.go):
 	// replaced by each write phase's, and made exact by a count by scan in
@@ -290,7 +293,7 @@ func (k *Keyspace) close() {
 func (k *Keyspace) stopped() {
 	k.store.dbMu.RLock()
 	if k.snap != nil {
-		k.snap.Close()
+		k.store.releaseSnapshot(k.snap)
 		k.snap = nil
 	}
 	k.store.dbMu.RUnlock()
@@ -431,7 +434,7 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 	rp.src, rp.err = nil, nil
 	switch {
 	case k.snap != nil:
-		rp.src = k.snap
+		rp.src = k.snap.snap
 	case s.db != nil:
 		rp.src = s.db
 	default:
@@ -638,24 +641,29 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if s.opts.NoSync {
 		opts = pebble.NoSync
 	}
-	before := s.db.NewSnapshot()
+	before := s.snapshotBefore(k.committedAt)
 	start := time.Now()
 	if local, err := k.commitBatch(tx, seq, opts); err != nil {
 		if !local { // refused by the Replicator: nothing reached Pebble
-			before.Close()
+			s.releaseSnapshot(before)
 			return seq, tx.mutations, nil, err
 		}
 		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.
-		undo, uerr := undoFor(b, before)
+		undo, uerr := undoFor(b, before.snap)
 		k.undo = append(k.undo, undo...)
-		k.snap = before
+		if k.snap == nil {
+			k.snap = before
+		} else {
+			s.releaseSnapshot(before) // an earlier failed batch's state is older still
+		}
 		s.commitFailed(errors.Join(err, uerr))
 		return seq, tx.mutations, nil, err
 	}
+	k.committedAt = s.commits.Add(1)
+	s.releaseSnapshot(before)
 	k.stats.committed(tx.mutations, time.Since(start))
-	before.Close()
 	s.lowerExpireFloor(tx.minDeadline)
 	k.countsMu.Lock()
 	k.counts = tx.counts

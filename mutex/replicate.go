@@ -170,6 +170,7 @@ func (k *Keyspace) applyReplicated(tx *Tx, rb *Batch, index uint64) error {
 	if err := commit(b, opts); err != nil {
 		return err
 	}
+	k.committedAt = s.commits.Add(1) // a shared snapshot older than this no longer shows k
 	k.stats.committed(rb.Count, time.Since(start))
 	changed := rb.Seq != rb.Base
 	if changed {
@@ -286,6 +287,7 @@ func (s *Store) RestoreReplica(dir string) error {
 	if s.db == nil {
 		return s.Failed()
 	}
+	s.dropSharedSnapshot() // it shows none of what comes
 	b := s.db.NewBatch()
 	err = errors.Join(b.DeleteRange([]byte{0}, []byte{0xff}, nil), b.Set(restoringKey, nil, nil))
 	if err == nil {

@@ -81,6 +81,12 @@ type Store struct {
 
 	exp expirer
 
+	// commits counts the keyspaces' local commits; shared is the snapshot
+	// their commits share for undo (snapshotBefore). Guarded by snapMu.
+	commits atomic.Uint64
+	snapMu  sync.Mutex
+	shared  *sharedSnapshot
+
 	// fatalErr is set once, when Pebble reported an error it cannot
 	// recover from (pebbleLogger.Fatalf); fatalC closes then.
 	fatalOnce sync.Once
@@ -327,6 +333,7 @@ func (s *Store) Close() error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	var err error
+	s.dropSharedSnapshot()
 	if s.db != nil {
 		// Flush the memtables first, so that the next Open has no WAL to
 		// replay: a faster start, and see blockCacheCapacity.
@@ -395,10 +402,11 @@ func (s *Store) recoverFromFailure() error {
 	if s.db != nil {
 		for _, k := range keyspaces {
 			if k.snap != nil {
-				k.snap.Close()
+				s.releaseSnapshot(k.snap)
 				k.snap = nil
 			}
 		}
+		s.dropSharedSnapshot()
 		s.db.Close() // the error is the one we are recovering from
 		s.db = nil
 	}
@@ -460,6 +468,67 @@ func (s *Store) probeDisk() error {
 		err = rerr
 	}
 	return err
+}
+
+// sharedSnapshot is a Pebble snapshot that several keyspaces' commits
+// use, each holding a reference.
+type sharedSnapshot struct {
+	snap    *pebble.Snapshot
+	takenAt uint64 // Store.commits when it was taken
+	refs    int    // guarded by Store.snapMu; the store holds one while it is Store.shared
+}
+
+// snapshotReuse is how many commits a shared snapshot may serve before a
+// newer one replaces it: an open snapshot keeps Pebble from dropping the
+// versions it shows.
+const snapshotReuse = 4096
+
+// snapshotBefore returns a snapshot that shows the state a keyspace's
+// commit starts from, should the commit fail and need undoing
+// (undoFor), with a reference the caller releases. committedAt is the
+// keyspace's (Keyspace.committedAt). Keyspaces write disjoint keys, so
+// one snapshot serves every keyspace that has not committed since it was
+// taken: a commit costs a snapshot only when its keyspace committed since
+// (a snapshot costs its creation and, when closed, a look for compactions
+// it held back). Caller holds dbMu for reading and the keyspace's baton.
+func (s *Store) snapshotBefore(committedAt uint64) *sharedSnapshot {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	sh := s.shared
+	if sh == nil || sh.takenAt < committedAt || s.commits.Load()-sh.takenAt > snapshotReuse {
+		if sh != nil {
+			s.releaseLocked(sh) // the store's reference
+		}
+		// Every commit counted before the load is visible in the snapshot.
+		sh = &sharedSnapshot{takenAt: s.commits.Load(), refs: 1}
+		sh.snap = s.db.NewSnapshot()
+		s.shared = sh
+	}
+	sh.refs++
+	return sh
+}
+
+func (s *Store) releaseSnapshot(sh *sharedSnapshot) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.releaseLocked(sh)
+}
+
+func (s *Store) releaseLocked(sh *sharedSnapshot) {
+	if sh.refs--; sh.refs == 0 {
+		sh.snap.Close()
+	}
+}
+
+// dropSharedSnapshot lets go of the shared snapshot: the database is about
+// to be closed, or replaced under every keyspace (RestoreReplica).
+func (s *Store) dropSharedSnapshot() {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if s.shared != nil {
+		s.releaseLocked(s.shared)
+		s.shared = nil
+	}
 }
 
 // undoEntry restores one Pebble key: value nil means delete it.
