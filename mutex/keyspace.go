@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"sync"
@@ -127,12 +128,10 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	k := &Keyspace{
 		store:     s,
 		name:      name,
-		prefix:    keyspacePrefix(tagData, name),
-		seqKey:    keyspacePrefix(tagSeq, name),
 		queued:    semaphore.NewWeighted(int64(s.opts.MaxQueuedOps)),
 		maxQueued: int64(s.opts.MaxQueuedOps),
 	}
-	k.end = prefixEnd(k.prefix)
+	k.prefix, k.end, k.seqKey = keyspaceKeys(name)
 	k.stats.init(&s.stats)
 	if s.db == nil {
 		return nil, s.Failed()
@@ -155,6 +154,27 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 		k.counts = counts
 	}
 	return k, nil
+}
+
+// keyspaceKeys returns keyspacePrefix(tagData, name), its prefixEnd and
+// keyspacePrefix(tagSeq, name), in one allocation: a new tenant's keyspace
+// is made for one batch.
+func keyspaceKeys(name string) (prefix, end, seqKey []byte) {
+	var n [binary.MaxVarintLen64]byte
+	head := binary.PutUvarint(n[:], uint64(len(name)))
+	l := 1 + head + len(name)
+	buf := make([]byte, 0, 3*l)
+	for _, tag := range []byte{tagData, tagData, tagSeq} {
+		buf = append(append(append(buf, tag), n[:head]...), name...)
+	}
+	prefix, end, seqKey = buf[:l:l], buf[l:2*l:2*l], buf[2*l:]
+	for i := l - 1; i >= 0; i-- { // as prefixEnd
+		if end[i] != 0xff {
+			end[i]++
+			return prefix, end[:i+1], seqKey
+		}
+	}
+	return prefix, nil, seqKey
 }
 
 // Name returns the keyspace's name.
