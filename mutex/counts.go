@@ -176,6 +176,9 @@ type recentKey struct {
 }
 
 func (c *recentKeys) find(key []byte) *recentKey {
+	if c == nil {
+		return nil
+	}
 	for i := range c.e {
 		if e := &c.e[i]; e.key != nil && bytes.Equal(e.key, key) {
 			return e
@@ -199,6 +202,9 @@ func (c *recentKeys) remember(key []byte, live bool, deadline int64) {
 }
 
 func (c *recentKeys) reset() {
+	if c == nil {
+		return
+	}
 	for i := range c.e {
 		c.e[i].key = nil
 	}
@@ -210,6 +216,14 @@ func (tx *Tx) sawRecord(key []byte, m *Meta, found bool) {
 	deadline := int64(0)
 	if live {
 		deadline = m.Deadline
+	}
+	tx.remember(key, live, deadline)
+}
+
+// remember records key's state in the Tx's recent keys.
+func (tx *Tx) remember(key []byte, live bool, deadline int64) {
+	if tx.recent == nil {
+		tx.recent = new(recentKeys) // a batch of plain SETs never needs them
 	}
 	tx.recent.remember(key, live, deadline)
 }
@@ -237,7 +251,7 @@ func (tx *Tx) countWrite(key []byte, live bool, deadline int64, blind bool) erro
 		}
 		was := found && !m.isGone()
 		tx.counts.change(was, m.Deadline, live, deadline)
-		tx.recent.remember(key, live, deadline)
+		tx.remember(key, live, deadline)
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ type Tx struct {
 	onExpire    func(tx *Tx, key []byte) // Store.expired
 	// replicated: the phase applied a batch from the log (replicate.go).
 	replicated bool
-	counts     keyCounts  // the keyspace's, as of the batch so far (counts.go)
-	recent     recentKeys // the records the batch last read or wrote (counts.go)
+	counts     keyCounts   // the keyspace's, as of the batch so far (counts.go)
+	recent     *recentKeys // the records the batch last read or wrote (counts.go); nil until one is read
 }
 
 // Emit adds a to the batch's writes event: commands announce their
@@ -155,7 +155,7 @@ func (tx *Tx) expire(key []byte, m *Meta) error {
 		return err
 	}
 	tx.counts.change(true, m.Deadline, false, 0)
-	tx.recent.remember(key, false, 0)
+	tx.remember(key, false, 0)
 	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
 		return err
 	}
