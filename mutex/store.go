@@ -478,7 +478,7 @@ type sharedSnapshot struct {
 	refs    int    // guarded by Store.snapMu; the store holds one while it is Store.shared
 }
 
-// snapshotReuse is how many commits a shared snapshot may serve before a
+// snapshotReuse is how many commits may follow a shared snapshot before a
 // newer one replaces it: an open snapshot keeps Pebble from dropping the
 // versions it shows.
 const snapshotReuse = 4096
@@ -488,21 +488,29 @@ const snapshotReuse = 4096
 // (undoFor), with a reference the caller releases. committedAt is the
 // keyspace's (Keyspace.committedAt). Keyspaces write disjoint keys, so
 // one snapshot serves every keyspace that has not committed since it was
-// taken: a commit costs a snapshot only when its keyspace committed since
-// (a snapshot costs its creation and, when closed, a look for compactions
-// it held back). Caller holds dbMu for reading and the keyspace's baton.
+// taken: a new tenant's commit costs no snapshot of its own (a snapshot
+// costs its creation and, when closed, a look for compactions it held
+// back). A keyspace that committed since gets one of its own, released
+// after its commit, as before sharing: keeping the shared one newer than
+// every busy keyspace would close one per commit all the same, and an
+// open snapshot holds versions back. Caller holds dbMu for reading and
+// the keyspace's baton.
 func (s *Store) snapshotBefore(committedAt uint64) *sharedSnapshot {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
+	// Every commit counted before the load is visible in a snapshot taken
+	// after it.
+	now := s.commits.Load()
 	sh := s.shared
-	if sh == nil || sh.takenAt < committedAt || s.commits.Load()-sh.takenAt > snapshotReuse {
+	if sh == nil || now-sh.takenAt > snapshotReuse {
 		if sh != nil {
 			s.releaseLocked(sh) // the store's reference
 		}
-		// Every commit counted before the load is visible in the snapshot.
-		sh = &sharedSnapshot{takenAt: s.commits.Load(), refs: 1}
-		sh.snap = s.db.NewSnapshot()
+		sh = &sharedSnapshot{takenAt: now, refs: 1, snap: s.db.NewSnapshot()}
 		s.shared = sh
+	}
+	if sh.takenAt < committedAt {
+		return &sharedSnapshot{takenAt: now, refs: 1, snap: s.db.NewSnapshot()}
 	}
 	sh.refs++
 	return sh
