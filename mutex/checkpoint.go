@@ -60,7 +60,7 @@ func StoreBatches(dir string) (map[string]uint64, error) {
 		if !ok {
 			continue
 		}
-		seq, err := decodeSeq(it.Value())
+		seq, _, err := decodeSeqRecord(it.Value())
 		if err != nil {
 			it.Close()
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // On-disk layout. Every Pebble key starts with one tag byte; ks is a
@@ -11,7 +12,7 @@ import (
 // where something follows them:
 //
 //	tagMeta   "format"                              → formatVersion (decimal)
-//	tagSeq    ‖ks                                   → last committed batch number (8 bytes BE)
+//	tagSeq    ‖ks                                   → last committed batch number (8 bytes BE) ‖ key counts (counts.go)
 //	tagData   ‖ks key                               → record: header ‖ payload
 //	tagElem   ‖ks ‖key gen(8 BE) sub                → element value
 //	tagExpire deadline(8 BE) ‖ks key                → "" (the deadline index)
@@ -50,6 +51,10 @@ import (
 // read alike, so a format-1 or -2 directory opens as it is and is marked
 // format 3 (a build of format 2 then refuses it: it would misread the
 // newer entries).
+//
+// Format 4 stores each keyspace's key counts after its batch number
+// (counts.go). Opening an older directory counts its keys once, by scan,
+// and stores the counts before marking it format 4.
 const (
 	tagMeta   byte = 0x01
 	tagSeq    byte = 0x02
@@ -60,11 +65,14 @@ const (
 
 // formatVersion is stored at open and checked on every later open; the
 // formats it can upgrade from are listed in upgradableFormats.
-const formatVersion = 3
+const formatVersion = 4
+
+var formatVersionText = strconv.Itoa(formatVersion)
 
 // Format 2 had neither gone records (gone.go) nor binary feed ops (feedops.go);
-// its records and JSON feed entries are still read as they are.
-var upgradableFormats = []string{"1", "2"}
+// its records and JSON feed entries are still read as they are. Format 3
+// had no key counts; the upgrade computes them (upgradeCounts).
+var upgradableFormats = []string{"1", "2", "3"}
 
 var formatKey = append([]byte{tagMeta}, "format"...)
 

@@ -539,3 +539,43 @@ func TestFeedAfterFailedCommit(t *testing.T) {
 		t.Fatalf("after reopen and a write: %d entries from %d", len(entries), st.FeedFirst())
 	}
 }
+
+// TestFailedCommitAfterSharedSnapshot: commits share one snapshot for undo
+// while their keyspaces have not committed since it was taken; a keyspace
+// that has must not undo to it. Here "x" commits, "y" commits on the
+// snapshot "x" took, then "x" fails: the undo must bring back x's first
+// batch, not the state before it (nor touch "y").
+func TestFailedCommitAfterSharedSnapshot(t *testing.T) {
+	if isolated(t) {
+		testFailedCommitAfterSharedSnapshot(t, &faultFS{syncOnly: true})
+	}
+}
+
+func testFailedCommitAfterSharedSnapshot(t *testing.T, ff *faultFS) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{FS: ff.FS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kx, ky := keyspace(t, s, "x"), keyspace(t, s, "y")
+	put(t, kx, "a", "1")
+	put(t, ky, "b", "1")
+	if s.shared == nil || s.shared.takenAt != 0 {
+		t.Fatalf("the shared snapshot was not reused by a keyspace that had not committed: %+v", s.shared)
+	}
+	ff.on.Store(true)
+	ops := []Op{Put(b("a"), b("2")), Put(b("c"), b("2"))}
+	if err := kx.Do(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].Err == nil {
+		t.Fatal("the batch did not fail")
+	}
+	recoverWrites(t, ff, ky, "d", "1")
+	if got := []string{get(t, kx, "a"), get(t, kx, "c"), get(t, ky, "b"), get(t, ky, "d")}; strings.Join(got, ",") != "1,<nil>,1,1" {
+		t.Fatalf("after recovery: x's a,c and y's b,d = %q, want 1,<nil>,1,1", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}

@@ -24,6 +24,9 @@ func (m *Meta) isGone() bool { return m.Type == TypeNone }
 
 // putGone replaces key's record with a gone record.
 func (tx *Tx) putGone(key []byte) error {
+	if err := tx.countWrite(key, false, 0, false); err != nil {
+		return err
+	}
 	deadline := tx.now + tx.goneLife
 	tx.scratch = appendRecordHeader(tx.scratch[:0], TypeNone, deadline)
 	if err := tx.b.Set(tx.encodeKey(key), tx.scratch, nil); err != nil {

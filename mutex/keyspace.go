@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"runtime"
 	"sync"
@@ -58,8 +59,17 @@ type Keyspace struct {
 	// nil otherwise, so that an idle keyspace pins no old versions. Guarded
 	// by store.dbMu (written under its write lock, or by a write phase
 	// under its read lock).
-	snap *pebble.Snapshot
-	undo []undoEntry // reverts this keyspace's failed batch; guarded like snap
+	snap *sharedSnapshot // a reference the keyspace releases
+	undo []undoEntry     // reverts this keyspace's failed batch; guarded like snap
+	// committedAt is Store.commits after this keyspace's last commit: a
+	// shared snapshot taken since shows its state (Store.snapshotBefore).
+	committedAt uint64
+
+	// counts are the key counts of the last committed batch (counts.go):
+	// replaced by each write phase's, and made exact by a count by scan in
+	// a read phase; countsMu guards them against readers outside the mutex.
+	countsMu sync.Mutex
+	counts   keyCounts
 
 	stats keyspaceStats // INFO's mutex section, /metrics (stats.go)
 	feed  feedCache     // owned by run (feed.go)
@@ -118,12 +128,10 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	k := &Keyspace{
 		store:     s,
 		name:      name,
-		prefix:    keyspacePrefix(tagData, name),
-		seqKey:    keyspacePrefix(tagSeq, name),
 		queued:    semaphore.NewWeighted(int64(s.opts.MaxQueuedOps)),
 		maxQueued: int64(s.opts.MaxQueuedOps),
 	}
-	k.end = prefixEnd(k.prefix)
+	k.prefix, k.end, k.seqKey = keyspaceKeys(name)
 	k.stats.init(&s.stats)
 	if s.db == nil {
 		return nil, s.Failed()
@@ -137,14 +145,36 @@ func newKeyspace(s *Store, name string) (*Keyspace, error) {
 	case err != nil:
 		return nil, err
 	default:
-		seq, err := decodeSeq(v)
+		seq, counts, err := decodeSeqRecord(v)
 		closer.Close()
 		if err != nil {
 			return nil, err
 		}
 		k.lastSeq.Store(seq)
+		k.counts = counts
 	}
 	return k, nil
+}
+
+// keyspaceKeys returns keyspacePrefix(tagData, name), its prefixEnd and
+// keyspacePrefix(tagSeq, name), in one allocation: a new tenant's keyspace
+// is made for one batch.
+func keyspaceKeys(name string) (prefix, end, seqKey []byte) {
+	var n [binary.MaxVarintLen64]byte
+	head := binary.PutUvarint(n[:], uint64(len(name)))
+	l := 1 + head + len(name)
+	buf := make([]byte, 0, 3*l)
+	for _, tag := range []byte{tagData, tagData, tagSeq} {
+		buf = append(append(append(buf, tag), n[:head]...), name...)
+	}
+	prefix, end, seqKey = buf[:l:l], buf[l:2*l:2*l], buf[2*l:]
+	for i := l - 1; i >= 0; i-- { // as prefixEnd
+		if end[i] != 0xff {
+			end[i]++
+			return prefix, end[:i+1], seqKey
+		}
+	}
+	return prefix, nil, seqKey
 }
 
 // Name returns the keyspace's name.
@@ -283,7 +313,7 @@ func (k *Keyspace) close() {
 func (k *Keyspace) stopped() {
 	k.store.dbMu.RLock()
 	if k.snap != nil {
-		k.snap.Close()
+		k.store.releaseSnapshot(k.snap)
 		k.snap = nil
 	}
 	k.store.dbMu.RUnlock()
@@ -424,7 +454,7 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 	rp.src, rp.err = nil, nil
 	switch {
 	case k.snap != nil:
-		rp.src = k.snap
+		rp.src = k.snap.snap
 	case s.db != nil:
 		rp.src = s.db
 	default:
@@ -460,7 +490,7 @@ func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	rp := k.rp
 	r := &worker.r
 	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true, maxReply: k.store.maxReply(),
-		key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
+		stateCounts: &k.counts, stateCountsMu: &k.countsMu, key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
 	var n int64
 	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
 		req := rp.reqs[slot]
@@ -585,7 +615,10 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		goneLife: s.opts.GoneLife.Milliseconds(),
 		onExpire: s.exp.onExpire,
 	}
-	tx.expired = tx.expire
+	tx.expired, tx.seen, tx.stateCounts = tx.expire, tx.sawRecord, &tx.counts
+	k.countsMu.Lock()
+	tx.counts = k.counts
+	k.countsMu.Unlock()
 	if k.block.waiting.Load() > 0 {
 		tx.touched = map[string]struct{}{}
 	}
@@ -611,7 +644,8 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	seq = k.lastSeq.Load()
 	if tx.changed {
 		seq++
-		if err := b.Set(k.seqKey, encodeSeq(seq), nil); err != nil {
+		tx.scratch = encodeSeqRecord(tx.scratch, seq, &tx.counts)
+		if err := b.Set(k.seqKey, tx.scratch, nil); err != nil {
 			return seq, tx.mutations, nil, err
 		}
 		if s.opts.FeedRetention.On() {
@@ -627,25 +661,33 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	if s.opts.NoSync {
 		opts = pebble.NoSync
 	}
-	before := s.db.NewSnapshot()
+	before := s.snapshotBefore(k.committedAt)
 	start := time.Now()
 	if local, err := k.commitBatch(tx, seq, opts); err != nil {
 		if !local { // refused by the Replicator: nothing reached Pebble
-			before.Close()
+			s.releaseSnapshot(before)
 			return seq, tx.mutations, nil, err
 		}
 		k.stats.failed.Add(1)
 		// Pebble may already show the batch: read the state before it and
 		// remember how to revert it until recoverFromFailure.
-		undo, uerr := undoFor(b, before)
+		undo, uerr := undoFor(b, before.snap)
 		k.undo = append(k.undo, undo...)
-		k.snap = before
+		if k.snap == nil {
+			k.snap = before
+		} else {
+			s.releaseSnapshot(before) // an earlier failed batch's state is older still
+		}
 		s.commitFailed(errors.Join(err, uerr))
 		return seq, tx.mutations, nil, err
 	}
+	k.committedAt = s.commits.Add(1)
+	s.releaseSnapshot(before)
 	k.stats.committed(tx.mutations, time.Since(start))
-	before.Close()
 	s.lowerExpireFloor(tx.minDeadline)
+	k.countsMu.Lock()
+	k.counts = tx.counts
+	k.countsMu.Unlock()
 	k.lastSeq.Store(seq)
 	k.touched = tx.touched
 	if !tx.changed {

@@ -3,6 +3,7 @@ package mutex
 import (
 	"bytes"
 	"errors"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -41,11 +42,17 @@ type Reader struct {
 	key      []byte // scratch for encoded keys
 	rec      *[]Access
 	now      int64
-	maxReply int64                           // Options.MaxReplyBytes, read once per phase (budget.go)
-	expired  func(key []byte, m *Meta) error // a Tx deletes what it finds expired
-	sawDue   bool                            // a read phase met an expired key
-	elemBuf  []byte
-	elemBuf2 []byte
+	maxReply int64                                 // Options.MaxReplyBytes, read once per phase (budget.go)
+	expired  func(key []byte, m *Meta) error       // a Tx deletes what it finds expired
+	seen     func(key []byte, m *Meta, found bool) // a Tx remembers the records it read (counts.go)
+	// stateCounts are the keyspace's key counts in the state read, for
+	// DBSIZE; stateCountsMu guards them in a read phase (nil in a Tx,
+	// which owns them).
+	stateCounts   *keyCounts
+	stateCountsMu *sync.Mutex
+	sawDue        bool // a read phase met an expired key
+	elemBuf       []byte
+	elemBuf2      []byte
 	// iter is reused by the peeks of a read phase (a snapshot does not
 	// change); a Tx's batch does, so a Tx opens one per peek.
 	iter      *pebble.Iterator
@@ -124,6 +131,9 @@ func (r *Reader) rawRecord(key []byte) (Meta, bool, error) {
 func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 	raw, closer, err := r.r.Get(r.encodeKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
+		if r.seen != nil {
+			r.seen(key, &Meta{}, false)
+		}
 		return Meta{}, false, nil
 	}
 	if err != nil {
@@ -135,6 +145,9 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 		return Meta{}, false, err
 	}
 	m.Value, m.Aux = bytes.Clone(m.Value), bytes.Clone(m.Aux)
+	if r.seen != nil {
+		r.seen(key, &m, true)
+	}
 	return m, true, nil
 }
 
@@ -297,15 +310,6 @@ func (r *Reader) scan(after []byte, fn func(key []byte, t Type) bool) error {
 		}
 	}
 	return it.Error()
-}
-
-// Count returns the number of live keys in the keyspace. It scans the
-// keyspace.
-func (r *Reader) Count() (int64, error) {
-	r.record(Access{Op: "count"})
-	var n int64
-	err := r.scan(nil, func([]byte, Type) bool { n++; return true })
-	return n, err
 }
 
 // ElemRange bounds a walk over a collection's elements by their sub-keys:

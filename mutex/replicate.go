@@ -170,8 +170,12 @@ func (k *Keyspace) applyReplicated(tx *Tx, rb *Batch, index uint64) error {
 	if err := commit(b, opts); err != nil {
 		return err
 	}
+	k.committedAt = s.commits.Add(1) // a shared snapshot older than this no longer shows k
 	k.stats.committed(rb.Count, time.Since(start))
 	changed := rb.Seq != rb.Base
+	if changed {
+		k.loadCounts(b) // the proposer counted: its batch carries the counts
+	}
 	k.lastSeq.Store(rb.Seq)
 	if changed || k.watches.n.Load() > 0 || k.block.waiting.Load() > 0 {
 		k.touchReplicated(b, changed)
@@ -180,6 +184,26 @@ func (k *Keyspace) applyReplicated(tx *Tx, rb *Batch, index uint64) error {
 		k.emit(Event{Kind: EventFlushed, Seq: rb.Seq, Count: rb.Count})
 	}
 	return nil
+}
+
+// loadCounts takes the key counts from the batch number record of a
+// replicated batch b.
+func (k *Keyspace) loadCounts(b *pebble.Batch) {
+	r := b.Reader()
+	for {
+		kind, key, value, ok, err := r.Next()
+		if err != nil || !ok {
+			return
+		}
+		if kind == pebble.InternalKeyKindSet && bytes.Equal(key, k.seqKey) {
+			if _, counts, err := decodeSeqRecord(value); err == nil {
+				k.countsMu.Lock()
+				k.counts = counts
+				k.countsMu.Unlock()
+			}
+			return
+		}
+	}
 }
 
 // touchReplicated marks the watches and wakes the blocked clients on the
@@ -263,6 +287,7 @@ func (s *Store) RestoreReplica(dir string) error {
 	if s.db == nil {
 		return s.Failed()
 	}
+	s.dropSharedSnapshot() // it shows none of what comes
 	b := s.db.NewBatch()
 	err = errors.Join(b.DeleteRange([]byte{0}, []byte{0xff}, nil), b.Set(restoringKey, nil, nil))
 	if err == nil {
@@ -304,11 +329,14 @@ func (s *Store) RestoreReplica(dir string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range s.keyspaces {
-		seq := uint64(0)
+		seq, counts := uint64(0), keyCounts{}
 		if v, closer, err := s.db.Get(k.seqKey); err == nil {
-			seq, _ = decodeSeq(v)
+			seq, counts, _ = decodeSeqRecord(v)
 			closer.Close()
 		}
+		k.countsMu.Lock()
+		k.counts = counts
+		k.countsMu.Unlock()
 		k.lastSeq.Store(seq)
 		k.watches.touchExisting(func([]byte) bool { return true })
 	}

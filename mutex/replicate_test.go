@@ -71,6 +71,9 @@ func TestReplicatedBatchesReproduceTheLeader(t *testing.T) {
 	if l, f := lk.LastBatch(), fk.LastBatch(); l != 3 || f != l {
 		t.Errorf("batch numbers: leader %d, follower %d; want 3", l, f)
 	}
+	if l, f := lk.KeyCount(), fk.KeyCount(); l.Keys != 2 || f != l {
+		t.Errorf("key counts: leader %+v, follower %+v; want 2 keys", l, f)
+	}
 	_, le := feedEntries(t, lk)
 	_, fe := feedEntries(t, fk)
 	if len(le) != 3 || len(fe) != len(le) || field(fe[2], "ops") != field(le[2], "ops") {
@@ -185,6 +188,9 @@ func TestRestoreReplica(t *testing.T) {
 	}
 	if dk.LastBatch() != 2 {
 		t.Errorf("batch number %d after restore, want the snapshot's 2", dk.LastBatch())
+	}
+	if c := dk.KeyCount(); c.Keys != 2 {
+		t.Errorf("key counts %+v after restore, want the snapshot's 2 keys", c)
 	}
 	if !w.Changed() {
 		t.Errorf("a watch survived the restore unchanged")

@@ -1,11 +1,8 @@
 package mutex
 
 import (
-	"errors"
 	"sync/atomic"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2"
 )
 
 // KeyspaceStats are counters since the process started: a keyspace's
@@ -168,54 +165,4 @@ func (s *Store) Stats() StoreStats {
 		Commit:    t.commit.snapshot(CommitBuckets, 1e-6),
 		BatchSize: t.batchSize.snapshot(BatchBuckets, 1),
 	}
-}
-
-// errBusy: the store is being reopened; the count is not available now.
-var errBusy = errors.New("mutex: store busy reopening")
-
-// KeyCount is what CountKeys found: live keys, those of them with a
-// deadline, and the mean of those deadlines (ms since the epoch).
-type KeyCount struct {
-	Keys, Expires int64
-	MeanDeadline  float64
-}
-
-// CountKeys counts the keyspace's live keys in its committed state, outside
-// the mutex's phases (so it may be called from inside one, by INFO in a
-// transaction). It scans the keyspace: O(keys). While the store is being
-// reopened after a failed commit it returns an error rather than wait.
-func (k *Keyspace) CountKeys() (KeyCount, error) {
-	s := k.store
-	if !s.dbMu.TryRLock() {
-		return KeyCount{}, errBusy
-	}
-	defer s.dbMu.RUnlock()
-	if s.db == nil {
-		return KeyCount{}, errBusy
-	}
-	// After a failed commit the database may show the failed batch until
-	// recovery undoes it (the keyspace's own phases read a snapshot then);
-	// the count may include it.
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: k.prefix, UpperBound: k.end})
-	if err != nil {
-		return KeyCount{}, err
-	}
-	var c KeyCount
-	now := s.now()
-	for valid := it.First(); valid; valid = it.Next() {
-		raw, err := it.ValueAndErr()
-		if err != nil {
-			break
-		}
-		m, err := decodeRecord(raw)
-		if err != nil || m.isGone() || (m.Deadline != 0 && now > m.Deadline) {
-			continue
-		}
-		c.Keys++
-		if m.Deadline != 0 {
-			c.Expires++
-			c.MeanDeadline += (float64(m.Deadline) - c.MeanDeadline) / float64(c.Expires)
-		}
-	}
-	return c, errors.Join(it.Error(), it.Close())
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +80,12 @@ type Store struct {
 	failed  atomic.Bool
 
 	exp expirer
+
+	// commits counts the keyspaces' local commits; shared is the snapshot
+	// their commits share for undo (snapshotBefore). Guarded by snapMu.
+	commits atomic.Uint64
+	snapMu  sync.Mutex
+	shared  *sharedSnapshot
 
 	// fatalErr is set once, when Pebble reported an error it cannot
 	// recover from (pebbleLogger.Fatalf); fatalC closes then.
@@ -191,7 +196,7 @@ func checkFormat(db *pebble.DB) error {
 		}
 		b := db.NewBatch()
 		defer b.Close()
-		if err := b.Set(formatKey, []byte(strconv.Itoa(formatVersion)), nil); err != nil {
+		if err := b.Set(formatKey, []byte(formatVersionText), nil); err != nil {
 			return err
 		}
 		return commit(b, pebble.Sync)
@@ -200,12 +205,13 @@ func checkFormat(db *pebble.DB) error {
 		return err
 	}
 	defer closer.Close()
-	if string(v) == strconv.Itoa(formatVersion) {
+	if string(v) == formatVersionText {
 		return nil
 	}
 	if slices.Contains(upgradableFormats, string(v)) {
-		// Every older record is still readable (see encoding.go).
-		return db.Set(formatKey, []byte(strconv.Itoa(formatVersion)), pebble.Sync)
+		// Every older record is still readable (see encoding.go); only the
+		// key counts are new.
+		return upgradeCounts(db)
 	}
 	return fmt.Errorf("%w: found %q, want %d", ErrFormatVersion, v, formatVersion)
 }
@@ -327,6 +333,7 @@ func (s *Store) Close() error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	var err error
+	s.dropSharedSnapshot()
 	if s.db != nil {
 		// Flush the memtables first, so that the next Open has no WAL to
 		// replay: a faster start, and see blockCacheCapacity.
@@ -395,10 +402,11 @@ func (s *Store) recoverFromFailure() error {
 	if s.db != nil {
 		for _, k := range keyspaces {
 			if k.snap != nil {
-				k.snap.Close()
+				s.releaseSnapshot(k.snap)
 				k.snap = nil
 			}
 		}
+		s.dropSharedSnapshot()
 		s.db.Close() // the error is the one we are recovering from
 		s.db = nil
 	}
@@ -460,6 +468,75 @@ func (s *Store) probeDisk() error {
 		err = rerr
 	}
 	return err
+}
+
+// sharedSnapshot is a Pebble snapshot that several keyspaces' commits
+// use, each holding a reference.
+type sharedSnapshot struct {
+	snap    *pebble.Snapshot
+	takenAt uint64 // Store.commits when it was taken
+	refs    int    // guarded by Store.snapMu; the store holds one while it is Store.shared
+}
+
+// snapshotReuse is how many commits may follow a shared snapshot before a
+// newer one replaces it: an open snapshot keeps Pebble from dropping the
+// versions it shows.
+const snapshotReuse = 4096
+
+// snapshotBefore returns a snapshot that shows the state a keyspace's
+// commit starts from, should the commit fail and need undoing
+// (undoFor), with a reference the caller releases. committedAt is the
+// keyspace's (Keyspace.committedAt). Keyspaces write disjoint keys, so
+// one snapshot serves every keyspace that has not committed since it was
+// taken: a new tenant's commit costs no snapshot of its own (a snapshot
+// costs its creation and, when closed, a look for compactions it held
+// back). A keyspace that committed since gets one of its own, released
+// after its commit, as before sharing: keeping the shared one newer than
+// every busy keyspace would close one per commit all the same, and an
+// open snapshot holds versions back. Caller holds dbMu for reading and
+// the keyspace's baton.
+func (s *Store) snapshotBefore(committedAt uint64) *sharedSnapshot {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	// Every commit counted before the load is visible in a snapshot taken
+	// after it.
+	now := s.commits.Load()
+	sh := s.shared
+	if sh == nil || now-sh.takenAt > snapshotReuse {
+		if sh != nil {
+			s.releaseLocked(sh) // the store's reference
+		}
+		sh = &sharedSnapshot{takenAt: now, refs: 1, snap: s.db.NewSnapshot()}
+		s.shared = sh
+	}
+	if sh.takenAt < committedAt {
+		return &sharedSnapshot{takenAt: now, refs: 1, snap: s.db.NewSnapshot()}
+	}
+	sh.refs++
+	return sh
+}
+
+func (s *Store) releaseSnapshot(sh *sharedSnapshot) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.releaseLocked(sh)
+}
+
+func (s *Store) releaseLocked(sh *sharedSnapshot) {
+	if sh.refs--; sh.refs == 0 {
+		sh.snap.Close()
+	}
+}
+
+// dropSharedSnapshot lets go of the shared snapshot: the database is about
+// to be closed, or replaced under every keyspace (RestoreReplica).
+func (s *Store) dropSharedSnapshot() {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if s.shared != nil {
+		s.releaseLocked(s.shared)
+		s.shared = nil
+	}
 }
 
 // undoEntry restores one Pebble key: value nil means delete it.

@@ -33,6 +33,8 @@ type Tx struct {
 	onExpire    func(tx *Tx, key []byte) // Store.expired
 	// replicated: the phase applied a batch from the log (replicate.go).
 	replicated bool
+	counts     keyCounts   // the keyspace's, as of the batch so far (counts.go)
+	recent     *recentKeys // the records the batch last read or wrote (counts.go); nil until one is read
 }
 
 // Emit adds a to the batch's writes event: commands announce their
@@ -76,6 +78,9 @@ func (tx *Tx) Set(key, value []byte) error { return tx.SetString(key, value, 0) 
 // epoch; 0 for none). The deadline is the caller's: a past one makes a key
 // that is already expired.
 func (tx *Tx) SetString(key, value []byte, deadline int64) error {
+	if err := tx.countWrite(key, true, deadline, true); err != nil {
+		return err
+	}
 	op := tx.b.SetDeferred(len(tx.prefix)+len(key), stringRecordLen(len(value), deadline))
 	copy(op.Key, tx.prefix)
 	copy(op.Key[len(tx.prefix):], key)
@@ -149,6 +154,8 @@ func (tx *Tx) expire(key []byte, m *Meta) error {
 	if err := tx.dropElems(key, m); err != nil {
 		return err
 	}
+	tx.counts.change(true, m.Deadline, false, 0)
+	tx.remember(key, false, 0)
 	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
 		return err
 	}
@@ -180,6 +187,9 @@ func (tx *Tx) SetDeadline(key []byte, deadline int64) (bool, error) {
 }
 
 func (tx *Tx) putRecord(key []byte, m *Meta) error {
+	if err := tx.countWrite(key, true, m.Deadline, false); err != nil {
+		return err
+	}
 	tx.scratch = encodeRecord(tx.scratch, m)
 	if err := tx.b.Set(tx.encodeKey(key), tx.scratch, nil); err != nil {
 		return err
@@ -291,6 +301,8 @@ func (tx *Tx) Clear() error {
 		return err
 	}
 	tx.changed, tx.dirty = true, true
+	tx.counts = keyCounts{}
+	tx.recent.reset()
 	if tx.written != nil {
 		tx.written.all = true
 	}

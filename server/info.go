@@ -479,8 +479,8 @@ type keyspaceInfo struct {
 	stats mutex.KeyspaceStats
 }
 
-// keyspaceInfos opens every keyspace the store knows and counts its keys.
-// Counting scans each keyspace's keys.
+// keyspaceInfos opens every keyspace the store knows, with its key counts
+// if withKeys.
 func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
 	names, _ := s.userKeyspaces()
 	var out []keyspaceInfo
@@ -491,42 +491,11 @@ func (s *Server) keyspaceInfos(withKeys bool) []keyspaceInfo {
 		}
 		ki := keyspaceInfo{name: name, ks: ks, stats: ks.Stats()}
 		if withKeys {
-			ki.keys = s.countKeys(ks)
+			ki.keys = ks.KeyCount() // kept by the write phases: INFO never scans
 		}
 		out = append(out, ki)
 	}
 	return out
-}
-
-// countKeys counts a keyspace's committed keys without queueing in its
-// mutex: INFO may run inside a transaction, in the keyspace's own write
-// phase. Keys change only in committed batches, so a count stays exact
-// while the keyspace's batch number does not move: an idle keyspace is
-// counted once, not at every INFO or scrape.
-func (s *Server) countKeys(ks *mutex.Keyspace) mutex.KeyCount {
-	batch := ks.LastBatch()
-	s.keyCountMu.Lock()
-	c, ok := s.keyCounts[ks]
-	s.keyCountMu.Unlock()
-	if ok && c.batch == batch {
-		return c.count
-	}
-	healthy := s.store.Failed() == nil // a failed batch may show until undone
-	n, err := ks.CountKeys()
-	if err == nil && healthy && s.store.Failed() == nil && ks.LastBatch() == batch { // no batch committed meanwhile
-		s.keyCountMu.Lock()
-		if s.keyCounts == nil {
-			s.keyCounts = map[*mutex.Keyspace]keyCount{}
-		}
-		s.keyCounts[ks] = keyCount{batch: batch, count: n}
-		s.keyCountMu.Unlock()
-	}
-	return n
-}
-
-type keyCount struct {
-	batch uint64
-	count mutex.KeyCount
 }
 
 // numbered reports whether name is a numbered keyspace (SELECT n).

@@ -218,7 +218,7 @@ func (sc *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, ki := range infos {
 		if n, ok := s.numbered(ki.name); ok {
 			db := strconv.Itoa(n)
-			ch <- constMetric(descKeys, gauge, float64(s.countKeys(ki.ks).Keys), db)
+			ch <- constMetric(descKeys, gauge, float64(ki.ks.KeyCount().Keys), db)
 			ch <- constMetric(descLastBatch, gauge, float64(ki.ks.LastBatch()), db)
 		}
 	}

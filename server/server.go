@@ -65,8 +65,6 @@ type Server struct {
 	memPeak     atomic.Uint64 // info.go
 	checkpoints checkpoints   // checkpoint.go
 	metrics     *metricsServer
-	keyCountMu  sync.Mutex
-	keyCounts   map[*mutex.Keyspace]keyCount // info.go
 	// Introspection and client-side caching (introspection.go, tracking.go).
 	tracking *tracker
 	monitors monitors
