@@ -51,7 +51,7 @@ var expireScripts = []script{
 		cmd("EXPIRE", "k", "50", "GT"), cmd("TTL", "k"), cmd("EXPIRE", "k", "500", "GT"), cmd("TTL", "k"),
 		cmd("EXPIRE", "k", "1000", "LT"), cmd("EXPIRE", "k", "10", "LT"), cmd("TTL", "k"),
 		cmd("EXPIRE", "k", "10", "NX", "XX"), cmd("EXPIRE", "k", "10", "GT", "LT"), cmd("EXPIRE", "k", "10", "NX", "GT"),
-		cmd("EXPIRE", "k", "10", "FOO"), cmd("EXPIRE", "k", "10", "xx", "gt"),
+		cmd("EXPIRE", "k", "10", "FOO"), cmd("EXPIRE", "k", "5", "xx", "gt"), // 5 s: below the TTL left whatever the clock did since
 		cmd("PERSIST", "k"), cmd("TTL", "k"), cmd("PERSIST", "k"), cmd("PERSIST", "nokey"),
 		cmd("EXPIRE", "k", "10", "XX"), cmd("EXPIRE", "k", "10", "GT"), cmd("EXPIRE", "k", "10", "LT"), cmd("TTL", "k"),
 		cmd("EXPIRE", "k", "9223372036854775807"), cmd("EXPIRE", "k", "-9223372036854775808"),
