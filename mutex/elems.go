@@ -60,3 +60,53 @@ func (e *ElemIter) Close() error {
 	}
 	return err
 }
+
+// elemWalker keeps one iterator for a read phase's element walks (Elems):
+// opening and closing a Pebble iterator costs more than a short walk such
+// as ZRANGE 0 9 or LRANGE 0 9. A read phase's source does not change under
+// it, so the iterator stays valid for the whole phase; a Tx's batch does,
+// so a Tx opens one per walk.
+type elemWalker struct {
+	it   *pebble.Iterator
+	busy bool // a walk is using it: a walk nested in it opens its own
+}
+
+func (w *elemWalker) close() {
+	if w.it != nil {
+		w.it.Close()
+		w.it = nil
+	}
+	w.busy = false
+}
+
+// walkIter returns an iterator over [lower, upper); reused says it is the
+// phase's, to be handed back with walkDone.
+func (r *Reader) walkIter(lower, upper []byte) (it *pebble.Iterator, reused bool, err error) {
+	w := &r.elemWalk
+	if !r.reuseIter || w.busy {
+		it, err = r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		return it, false, err
+	}
+	if w.it == nil {
+		if w.it, err = r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper}); err != nil {
+			return nil, false, err
+		}
+	} else {
+		w.it.SetBounds(lower, upper)
+	}
+	w.busy = true
+	return w.it, true, nil
+}
+
+// walkDone releases an iterator from walkIter. One that met an error is
+// closed, so that its error does not reach the next walk.
+func (r *Reader) walkDone(it *pebble.Iterator, reused bool) {
+	if !reused {
+		it.Close()
+		return
+	}
+	r.elemWalk.busy = false
+	if it.Error() != nil {
+		r.elemWalk.close()
+	}
+}

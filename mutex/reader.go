@@ -50,6 +50,7 @@ type Reader struct {
 	// change); a Tx's batch does, so a Tx opens one per peek.
 	iter      *pebble.Iterator
 	reuseIter bool
+	elemWalk  elemWalker // the read phase's reused element iterator (elems.go)
 }
 
 // Now is the phase's clock, in ms since the Unix epoch: one reading per
@@ -65,6 +66,7 @@ func (r *Reader) close() {
 		r.iter.Close()
 		r.iter = nil
 	}
+	r.elemWalk.close()
 }
 
 // newIter returns an iterator over [lower, upper) and a function to call
@@ -342,11 +344,11 @@ func (r *Reader) Elems(key []byte, m *Meta, rng ElemRange, fn func(sub, val []by
 	if rng.End != nil {
 		upper = append(bytes.Clone(group), rng.End...)
 	}
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, reused, err := r.walkIter(lower, upper)
 	if err != nil {
 		return err
 	}
-	defer it.Close()
+	defer r.walkDone(it, reused)
 	step, valid := it.Next, it.First()
 	if rng.Reverse {
 		step, valid = it.Prev, it.Last()
