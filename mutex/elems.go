@@ -1,6 +1,10 @@
 package mutex
 
-import "github.com/cockroachdb/pebble/v2"
+import (
+	"bytes"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 // ElemIter moves over one collection's elements by seeks, for commands
 // that jump around the element order (random picks) rather than read a
@@ -109,4 +113,30 @@ func (r *Reader) walkDone(it *pebble.Iterator, reused bool) {
 	if it.Error() != nil {
 		r.elemWalk.close()
 	}
+}
+
+// collRecord remembers the last collection record a read phase read:
+// pipelined commands on one collection (HGET, SISMEMBER, ZRANGE … of one
+// key) would each look its record up again, a Pebble Get through every
+// memtable. A read phase's state does not change, so the record stays
+// true for the phase; a Tx's does, so a Tx keeps none.
+type collRecord struct {
+	key []byte
+	m   Meta
+	ok  bool
+}
+
+func (c *collRecord) get(key []byte) (Meta, bool) {
+	if !c.ok || !bytes.Equal(c.key, key) {
+		return Meta{}, false
+	}
+	m := c.m
+	m.Aux = bytes.Clone(m.Aux) // the caller's own, as a Get's
+	return m, true
+}
+
+func (c *collRecord) put(key []byte, m *Meta) {
+	c.key = append(c.key[:0], key...)
+	c.m, c.ok = *m, true
+	c.m.Aux = bytes.Clone(m.Aux)
 }

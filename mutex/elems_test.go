@@ -62,3 +62,42 @@ func TestElemsInOneReadPhase(t *testing.T) {
 		t.Errorf("nested walks %v, want %v", nested, w)
 	}
 }
+
+// TestCollRecordPerPhase: a read phase remembers the last collection
+// record it read (collRecord); the next read phase, after a write phase
+// that changed it, must see the new one, and a Tx none remembered.
+func TestCollRecordPerPhase(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	k := keyspace(t, s, "0")
+	makeHash(t, k, "h", 2)
+	count := func(r *Reader) (any, error) {
+		m, _, err := r.Lookup(b("h"))
+		return m.Count, err
+	}
+	grow := func(tx *Tx) (any, error) {
+		first, _, err := tx.Lookup(b("h"))
+		if err != nil {
+			return nil, err
+		}
+		m := first
+		if err := tx.SetElem(b("h"), &m, []byte{byte('a' + m.Count)}, b("v")); err != nil {
+			return nil, err
+		}
+		m.Count++
+		if err := tx.PutMeta(b("h"), &m); err != nil {
+			return nil, err
+		}
+		again, _, err := tx.Lookup(b("h"))
+		return [2]int64{first.Count, again.Count}, err
+	}
+	ops := []Op{ReadOp(count), ReadOp(count), WriteOp(grow), ReadOp(count), WriteOp(grow), ReadOp(count)}
+	if err := k.Do(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{int64(2), int64(2), [2]int64{2, 3}, int64(3), [2]int64{3, 4}, int64(4)}
+	for i, op := range ops {
+		if op.Err != nil || !reflect.DeepEqual(op.Result, want[i]) {
+			t.Errorf("op %d = %v, %v; want %v", i, op.Result, op.Err, want[i])
+		}
+	}
+}

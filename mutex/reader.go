@@ -51,6 +51,7 @@ type Reader struct {
 	iter      *pebble.Iterator
 	reuseIter bool
 	elemWalk  elemWalker // the read phase's reused element iterator (elems.go)
+	lastColl  collRecord // the read phase's last collection record (elems.go)
 }
 
 // Now is the phase's clock, in ms since the Unix epoch: one reading per
@@ -124,6 +125,9 @@ func (r *Reader) rawRecord(key []byte) (Meta, bool, error) {
 
 // storedRecord is rawRecord that returns gone records too.
 func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
+	if m, ok := r.lastColl.get(key); ok {
+		return m, true, nil
+	}
 	raw, closer, err := r.r.Get(r.encodeKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return Meta{}, false, nil
@@ -137,6 +141,9 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 		return Meta{}, false, err
 	}
 	m.Value, m.Aux = bytes.Clone(m.Value), bytes.Clone(m.Aux)
+	if r.reuseIter && m.IsCollection() {
+		r.lastColl.put(key, &m)
+	}
 	return m, true, nil
 }
 
