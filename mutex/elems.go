@@ -115,11 +115,12 @@ func (r *Reader) walkDone(it *pebble.Iterator, reused bool) {
 	}
 }
 
-// collRecord remembers the last collection record a read phase read:
-// pipelined commands on one collection (HGET, SISMEMBER, ZRANGE … of one
-// key) would each look its record up again, a Pebble Get through every
-// memtable. A read phase's state does not change, so the record stays
-// true for the phase; a Tx's does, so a Tx keeps none.
+// collRecord remembers the last collection record a read phase read, or
+// a Tx wrote: pipelined commands on one collection (HGET, HSET, ZADD … of
+// one key) would each look its record up again, a Pebble Get through
+// every memtable. A read phase's state does not change, so the record
+// stays true for the phase; a Tx forgets it when it writes the key's record
+// in any other way (a string, a deletion, an expiry, FLUSHDB).
 type collRecord struct {
 	key []byte
 	m   Meta
@@ -139,4 +140,20 @@ func (c *collRecord) put(key []byte, m *Meta) {
 	c.key = append(c.key[:0], key...)
 	c.m, c.ok = *m, true
 	c.m.Aux = bytes.Clone(m.Aux)
+}
+
+// wrote remembers the collection record a Tx just wrote (other types are
+// forgotten: only collections are looked up over and over).
+func (c *collRecord) wrote(key []byte, m *Meta) {
+	if m.IsCollection() {
+		c.put(key, m)
+	} else {
+		c.forget(key)
+	}
+}
+
+func (c *collRecord) forget(key []byte) {
+	if c.ok && bytes.Equal(c.key, key) {
+		c.ok = false
+	}
 }

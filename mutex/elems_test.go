@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -99,5 +100,57 @@ func TestCollRecordPerPhase(t *testing.T) {
 		if op.Err != nil || !reflect.DeepEqual(op.Result, want[i]) {
 			t.Errorf("op %d = %v, %v; want %v", i, op.Result, op.Err, want[i])
 		}
+	}
+}
+
+// TestCollRecordInTx: a Tx remembers the collection record it last wrote;
+// every other write of the key's record (a string over it, a deletion, a
+// deadline that has passed, FLUSHDB, a list emptied by hand) must be seen
+// by the next lookup.
+func TestCollRecordInTx(t *testing.T) {
+	s, _ := newStore(t, Options{NoSync: true})
+	k := keyspace(t, s, "0")
+	key := b("c")
+	var steps []string
+	do(t, k, WriteOp(func(tx *Tx) (any, error) {
+		create := func() error {
+			m := tx.NewCollection(TypeSet)
+			if err := tx.SetElem(key, &m, b("x"), nil); err != nil {
+				return err
+			}
+			m.Count = 1
+			return tx.PutMeta(key, &m)
+		}
+		look := func(step string) {
+			m, ok, err := tx.Lookup(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps = append(steps, fmt.Sprintf("%s:%v:%s", step, ok, m.Type))
+		}
+		for _, st := range []struct {
+			name   string
+			change func() error
+		}{
+			{"created", func() error { return nil }},
+			{"set", func() error { return tx.Set(key, b("v")) }},
+			{"deleted", func() error { _, err := tx.Delete(key); return err }},
+			{"expired", func() error { _, err := tx.SetDeadline(key, tx.Now()-1); return err }},
+			{"flushed", tx.Clear},
+			{"emptied", func() error { return tx.DropEmptied(key) }},
+		} {
+			if err := create(); err != nil {
+				return nil, err
+			}
+			if err := st.change(); err != nil {
+				return nil, err
+			}
+			look(st.name)
+		}
+		return nil, nil
+	}))
+	want := []string{"created:true:set", "set:true:string", "deleted:false:none", "expired:false:none", "flushed:false:none", "emptied:false:none"}
+	if !reflect.DeepEqual(steps, want) {
+		t.Errorf("lookups %v, want %v", steps, want)
 	}
 }
