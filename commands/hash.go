@@ -61,8 +61,13 @@ func hashSet(tx *mutex.Tx, key []byte, pairs [][]byte, event string) (int64, err
 			return 0, err
 		}
 	}
-	if err := putColl(tx, key, &m, created); err != nil {
-		return 0, err
+	// Overwriting fields leaves the record as it was: rewriting it would
+	// only grow the memtable every later lookup searches (SetElem told
+	// watchers).
+	if added > 0 {
+		if err := putColl(tx, key, &m, created); err != nil {
+			return 0, err
+		}
 	}
 	tx.Emit(mutex.Access{Op: "hset", Key: key, Items: lastPairs(pairs), Pairs: true})
 	notify(tx, notifyHash, event, key)

@@ -372,10 +372,18 @@ func zwalkScores(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange
 // zcollect returns the members of rng (of the 's' family) after skipping
 // offset of them, at most limit (all if negative).
 func zcollect(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange, offset, limit int64) ([]zitem, error) {
-	var items []zitem
 	if limit == 0 {
 		return nil, nil
 	}
+	n := m.Count
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	items := make([]zitem, 0, min(n, 256))
+	// The members are copied into shared buffers, not one allocation each
+	// (ZRANGE 0 9 made as many allocations as it returned members). A
+	// member keeps the buffer it was copied into when a later one grows.
+	var buf []byte
 	budget, fits := newReplyBudget(r), true
 	err := zwalkScores(r, key, m, rng, func(member []byte, score float64) bool {
 		if offset > 0 {
@@ -385,7 +393,12 @@ func zcollect(r *mutex.Reader, key []byte, m *mutex.Meta, rng mutex.ElemRange, o
 		if fits = budget.take(len(member) + 8); !fits {
 			return false
 		}
-		items = append(items, zitem{bytes.Clone(member), score})
+		if buf == nil || len(buf)+len(member) > cap(buf) { // non-nil: "" is a member
+			buf = make([]byte, 0, max(2*cap(buf), (len(member)+8)*int(min(n, 64))))
+		}
+		at := len(buf)
+		buf = append(buf, member...)
+		items = append(items, zitem{buf[at:len(buf):len(buf)], score})
 		return limit < 0 || int64(len(items)) < limit
 	})
 	if err == nil && !fits {

@@ -438,15 +438,15 @@ func TestHashConcurrentIncrements(t *testing.T) {
 }
 
 // TestHashWatch: WATCH on a hash key aborts EXEC when another client
-// changes the hash (a field write, a delete of a field, an expiry), and a
-// WATCH/HGET/MULTI/HSET loop of many clients loses no update.
+// changes the hash (a field overwritten or added, a delete of a field, an
+// expiry), and a WATCH/HGET/MULTI/HSET loop of many clients loses no update.
 func TestHashWatch(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	ctx := context.Background()
 	c, other := s.client(t, nil), s.client(t, nil)
 	c.HSet(ctx, "doc", "rev", "1")
-	for _, change := range [][]any{{"HSET", "doc", "other", "x"}, {"HDEL", "doc", "other"}, {"HINCRBY", "doc", "rev", "1"}} {
+	for _, change := range [][]any{{"HSET", "doc", "rev", "2"}, {"HSET", "doc", "other", "x"}, {"HDEL", "doc", "other"}, {"HINCRBY", "doc", "rev", "1"}} {
 		err := c.Watch(ctx, func(tx *redis.Tx) error {
 			if err := other.Do(ctx, change...).Err(); err != nil {
 				return err

@@ -1,6 +1,10 @@
 package mutex
 
-import "github.com/cockroachdb/pebble/v2"
+import (
+	"bytes"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 // ElemIter moves over one collection's elements by seeks, for commands
 // that jump around the element order (random picks) rather than read a
@@ -59,4 +63,97 @@ func (e *ElemIter) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// elemWalker keeps one iterator for a read phase's element walks (Elems):
+// opening and closing a Pebble iterator costs more than a short walk such
+// as ZRANGE 0 9 or LRANGE 0 9. A read phase's source does not change under
+// it, so the iterator stays valid for the whole phase; a Tx's batch does,
+// so a Tx opens one per walk.
+type elemWalker struct {
+	it   *pebble.Iterator
+	busy bool // a walk is using it: a walk nested in it opens its own
+}
+
+func (w *elemWalker) close() {
+	if w.it != nil {
+		w.it.Close()
+		w.it = nil
+	}
+	w.busy = false
+}
+
+// walkIter returns an iterator over [lower, upper); reused says it is the
+// phase's, to be handed back with walkDone.
+func (r *Reader) walkIter(lower, upper []byte) (it *pebble.Iterator, reused bool, err error) {
+	w := &r.elemWalk
+	if !r.reuseIter || w.busy {
+		it, err = r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+		return it, false, err
+	}
+	if w.it == nil {
+		if w.it, err = r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper}); err != nil {
+			return nil, false, err
+		}
+	} else {
+		w.it.SetBounds(lower, upper)
+	}
+	w.busy = true
+	return w.it, true, nil
+}
+
+// walkDone releases an iterator from walkIter. One that met an error is
+// closed, so that its error does not reach the next walk.
+func (r *Reader) walkDone(it *pebble.Iterator, reused bool) {
+	if !reused {
+		it.Close()
+		return
+	}
+	r.elemWalk.busy = false
+	if it.Error() != nil {
+		r.elemWalk.close()
+	}
+}
+
+// collRecord remembers the last collection record a read phase read, or
+// a Tx wrote: pipelined commands on one collection (HGET, HSET, ZADD … of
+// one key) would each look its record up again, a Pebble Get through
+// every memtable. A read phase's state does not change, so the record
+// stays true for the phase; a Tx forgets it when it writes the key's record
+// in any other way (a string, a deletion, an expiry, FLUSHDB).
+type collRecord struct {
+	key []byte
+	m   Meta
+	ok  bool
+}
+
+func (c *collRecord) get(key []byte) (Meta, bool) {
+	if !c.ok || !bytes.Equal(c.key, key) {
+		return Meta{}, false
+	}
+	m := c.m
+	m.Aux = bytes.Clone(m.Aux) // the caller's own, as a Get's
+	return m, true
+}
+
+func (c *collRecord) put(key []byte, m *Meta) {
+	c.key = append(c.key[:0], key...)
+	c.m, c.ok = *m, true
+	c.m.Aux = bytes.Clone(m.Aux)
+}
+
+// wrote remembers the collection record a Tx just wrote (other types are
+// forgotten: only collections are looked up over and over).
+func (c *collRecord) wrote(key []byte, m *Meta) {
+	if m.IsCollection() {
+		c.put(key, m)
+	} else {
+		c.forget(key)
+	}
+}
+
+func (c *collRecord) forget(key []byte) {
+	if c.ok && bytes.Equal(c.key, key) {
+		c.ok = false
+	}
 }

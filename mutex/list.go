@@ -6,6 +6,7 @@ package mutex
 // tombstone per emptying would pile up in the memtable, and every read
 // after them pays for fragmenting them.
 func (tx *Tx) DropEmptied(key []byte) error {
+	tx.lastColl.forget(key)
 	if err := tx.putGone(key); err != nil {
 		return err
 	}

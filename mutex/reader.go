@@ -57,6 +57,8 @@ type Reader struct {
 	// change); a Tx's batch does, so a Tx opens one per peek.
 	iter      *pebble.Iterator
 	reuseIter bool
+	elemWalk  elemWalker // the read phase's reused element iterator (elems.go)
+	lastColl  collRecord // the read phase's last collection record (elems.go)
 }
 
 // Now is the phase's clock, in ms since the Unix epoch: one reading per
@@ -72,6 +74,7 @@ func (r *Reader) close() {
 		r.iter.Close()
 		r.iter = nil
 	}
+	r.elemWalk.close()
 }
 
 // newIter returns an iterator over [lower, upper) and a function to call
@@ -129,6 +132,12 @@ func (r *Reader) rawRecord(key []byte) (Meta, bool, error) {
 
 // storedRecord is rawRecord that returns gone records too.
 func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
+	if m, ok := r.lastColl.get(key); ok {
+		if r.seen != nil {
+			r.seen(key, &m, true) // the counts' recent keys stay current
+		}
+		return m, true, nil
+	}
 	raw, closer, err := r.r.Get(r.encodeKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		if r.seen != nil {
@@ -147,6 +156,9 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 	m.Value, m.Aux = bytes.Clone(m.Value), bytes.Clone(m.Aux)
 	if r.seen != nil {
 		r.seen(key, &m, true)
+	}
+	if r.reuseIter && m.IsCollection() {
+		r.lastColl.put(key, &m)
 	}
 	return m, true, nil
 }
@@ -346,11 +358,11 @@ func (r *Reader) Elems(key []byte, m *Meta, rng ElemRange, fn func(sub, val []by
 	if rng.End != nil {
 		upper = append(bytes.Clone(group), rng.End...)
 	}
-	it, err := r.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, reused, err := r.walkIter(lower, upper)
 	if err != nil {
 		return err
 	}
-	defer it.Close()
+	defer r.walkDone(it, reused)
 	step, valid := it.Next, it.First()
 	if rng.Reverse {
 		step, valid = it.Prev, it.Last()

@@ -84,6 +84,7 @@ func (tx *Tx) SetString(key, value []byte, deadline int64) error {
 	op := tx.b.SetDeferred(len(tx.prefix)+len(key), stringRecordLen(len(value), deadline))
 	copy(op.Key, tx.prefix)
 	copy(op.Key[len(tx.prefix):], key)
+	tx.lastColl.forget(key)
 	rec := appendRecordHeader(op.Value[:0], TypeString, deadline)
 	copy(op.Value[len(rec):], value)
 	if err := op.Finish(); err != nil {
@@ -129,6 +130,7 @@ func (tx *Tx) Delete(key []byte) (bool, error) {
 // drop deletes key's record, leaving a gone record (gone.go), and its
 // elements.
 func (tx *Tx) drop(key []byte, m *Meta) error {
+	tx.lastColl.forget(key)
 	if err := tx.dropElems(key, m); err != nil {
 		return err
 	}
@@ -151,6 +153,7 @@ func (tx *Tx) dropElems(key []byte, m *Meta) error {
 // Its record is deleted for real: an expired key is rarely written again
 // at once, so it needs no gone record.
 func (tx *Tx) expire(key []byte, m *Meta) error {
+	tx.lastColl.forget(key)
 	if err := tx.dropElems(key, m); err != nil {
 		return err
 	}
@@ -198,6 +201,7 @@ func (tx *Tx) putRecord(key []byte, m *Meta) error {
 		return err
 	}
 	tx.wrote(key)
+	tx.lastColl.wrote(key, m)
 	return nil
 }
 
@@ -293,6 +297,7 @@ func (tx *Tx) Clear() error {
 		ok, err := tx.Exists(key)
 		return ok || err != nil
 	})
+	tx.lastColl = collRecord{}
 	if err := tx.b.DeleteRange(tx.prefix, tx.end, nil); err != nil {
 		return err
 	}
