@@ -355,7 +355,7 @@ func upgradeCounts(db *pebble.DB) error {
 			return err
 		}
 		if b.Len() > 16<<20 { // bounded memory: commit in parts
-			if err := commit(b, pebble.NoSync); err != nil {
+			if err := pebbleCommit(b, pebble.NoSync); err != nil {
 				return err
 			}
 			b.Close()
@@ -369,5 +369,5 @@ func upgradeCounts(db *pebble.DB) error {
 	if err := b.Set(formatKey, []byte(formatVersionText), nil); err != nil {
 		return err
 	}
-	return commit(b, pebble.Sync)
+	return pebbleCommit(b, pebble.Sync)
 }

@@ -111,6 +111,7 @@ type readPhase struct {
 	seq       uint64
 	now       int64
 	src       pebble.Reader // the phase's unchanging state, nil if err
+	cache     *readCache    // the store's read cache while src is the database itself
 	err       error
 	listening bool
 	reqs      []*request // by slot; a request with no op left leaves its slot
@@ -451,12 +452,12 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 		rp.recs = make([][]Access, len(reqs))
 	}
 	s.dbMu.RLock()
-	rp.src, rp.err = nil, nil
+	rp.src, rp.cache, rp.err = nil, nil, nil
 	switch {
 	case k.snap != nil:
 		rp.src = k.snap.snap
 	case s.db != nil:
-		rp.src = s.db
+		rp.src, rp.cache = s.db, s.rcache
 	default:
 		rp.err = s.Failed()
 	}
@@ -489,7 +490,7 @@ func (k *Keyspace) startReadPhase(reqs []*request, own, done *request) (last boo
 func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 	rp := k.rp
 	r := &worker.r
-	*r = Reader{r: rp.src, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true, maxReply: k.store.maxReply(),
+	*r = Reader{r: rp.src, cache: rp.cache, ks: k.name, prefix: k.prefix, end: k.end, now: rp.now, reuseIter: true, maxReply: k.store.maxReply(),
 		stateCounts: &k.counts, stateCountsMu: &k.countsMu, key: r.key[:0], elemBuf: r.elemBuf[:0], elemBuf2: r.elemBuf2[:0]}
 	var n int64
 	for slot := lo; slot < min(lo+rp.share, len(rp.reqs)); slot++ {
@@ -521,6 +522,10 @@ func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 		}
 	}
 	r.close()
+	if r.cache != nil {
+		r.cache.hits.Add(r.cacheHits)
+		r.cache.misses.Add(r.cacheMisses)
+	}
 	if r.sawDue {
 		k.store.expireSoon() // a read never writes: the expirer deletes what it met
 	}
@@ -549,7 +554,7 @@ func (k *Keyspace) endReadPhase() {
 		}
 	}
 	k.q.recycle(rp.reqs)
-	rp.reqs, rp.recs, rp.src, rp.err = nil, nil, nil, nil
+	rp.reqs, rp.recs, rp.src, rp.cache, rp.err = nil, nil, nil, nil, nil
 	readPhasePool.Put(rp)
 }
 

@@ -35,16 +35,20 @@ type Access struct {
 // read sees one clock (Now): a key whose deadline has passed does not
 // exist for it.
 type Reader struct {
-	r        pebble.Reader
-	ks       string
-	prefix   []byte // tagData‖keyspace
-	end      []byte // first key after the keyspace
-	key      []byte // scratch for encoded keys
-	rec      *[]Access
-	now      int64
-	maxReply int64                                 // Options.MaxReplyBytes, read once per phase (budget.go)
-	expired  func(key []byte, m *Meta) error       // a Tx deletes what it finds expired
-	seen     func(key []byte, m *Meta, found bool) // a Tx remembers the records it read (counts.go)
+	r     pebble.Reader
+	cache *readCache // records read before (readcache.go); nil in a Tx
+	// cacheHits and cacheMisses count this share's lookups in cache,
+	// added to its totals once the share is done.
+	cacheHits, cacheMisses uint64
+	ks                     string
+	prefix                 []byte // tagData‖keyspace
+	end                    []byte // first key after the keyspace
+	key                    []byte // scratch for encoded keys
+	rec                    *[]Access
+	now                    int64
+	maxReply               int64                                 // Options.MaxReplyBytes, read once per phase (budget.go)
+	expired                func(key []byte, m *Meta) error       // a Tx deletes what it finds expired
+	seen                   func(key []byte, m *Meta, found bool) // a Tx remembers the records it read (counts.go)
 	// stateCounts are the keyspace's key counts in the state read, for
 	// DBSIZE; stateCountsMu guards them in a read phase (nil in a Tx,
 	// which owns them).
@@ -138,17 +142,48 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 		}
 		return m, true, nil
 	}
-	raw, closer, err := r.r.Get(r.encodeKey(key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		if r.seen != nil {
-			r.seen(key, &Meta{}, false)
+	stored := r.encodeKey(key)
+	var epoch uint64
+	if r.cache != nil {
+		raw, e, ok := r.cache.get(stored)
+		switch {
+		case ok && len(raw) == 0:
+			r.cacheHits++
+			return r.absent(key)
+		case ok:
+			r.cacheHits++
+			return r.decodeStored(key, raw)
 		}
-		return Meta{}, false, nil
+		r.cacheMisses++
+		epoch = e
+	}
+	raw, closer, err := r.r.Get(stored)
+	if errors.Is(err, pebble.ErrNotFound) {
+		if r.cache != nil {
+			r.cache.fill(stored, nil, epoch)
+		}
+		return r.absent(key)
 	}
 	if err != nil {
 		return Meta{}, false, err
 	}
 	defer closer.Close()
+	if r.cache != nil {
+		r.cache.fill(stored, raw, epoch)
+	}
+	return r.decodeStored(key, raw)
+}
+
+func (r *Reader) absent(key []byte) (Meta, bool, error) {
+	if r.seen != nil {
+		r.seen(key, &Meta{}, false)
+	}
+	return Meta{}, false, nil
+}
+
+// decodeStored decodes key's stored record raw, copying what the Meta
+// keeps.
+func (r *Reader) decodeStored(key, raw []byte) (Meta, bool, error) {
 	m, err := decodeRecord(raw)
 	if err != nil {
 		return Meta{}, false, err

@@ -90,7 +90,7 @@ func (s *Store) AppliedIndex() (uint64, error) {
 func (k *Keyspace) commitBatch(tx *Tx, seq uint64, opts *pebble.WriteOptions) (local bool, err error) {
 	r := k.store.opts.Replicator
 	if r == nil {
-		return true, commit(tx.b, opts)
+		return true, k.store.commit(tx.b, opts)
 	}
 	if tx.replicated {
 		// This phase applied a batch from the log: its other writes were
@@ -103,7 +103,7 @@ func (k *Keyspace) commitBatch(tx *Tx, seq uint64, opts *pebble.WriteOptions) (l
 		if err := tx.b.Set(appliedKey, encodeSeq(index), nil); err != nil {
 			return err
 		}
-		return commit(tx.b, opts)
+		return k.store.commit(tx.b, opts)
 	})
 	return local, err
 }
@@ -167,7 +167,7 @@ func (k *Keyspace) applyReplicated(tx *Tx, rb *Batch, index uint64) error {
 		opts = pebble.NoSync
 	}
 	start := time.Now()
-	if err := commit(b, opts); err != nil {
+	if err := s.commit(b, opts); err != nil {
 		return err
 	}
 	k.committedAt = s.commits.Add(1) // a shared snapshot older than this no longer shows k
@@ -291,7 +291,7 @@ func (s *Store) RestoreReplica(dir string) error {
 	b := s.db.NewBatch()
 	err = errors.Join(b.DeleteRange([]byte{0}, []byte{0xff}, nil), b.Set(restoringKey, nil, nil))
 	if err == nil {
-		err = commit(b, pebble.Sync)
+		err = s.commit(b, pebble.Sync)
 	}
 	b.Close()
 	if err != nil {
@@ -308,14 +308,14 @@ func (s *Store) RestoreReplica(dir string) error {
 		}
 		err = b.Set(it.Key(), it.Value(), nil)
 		if err == nil && b.Len() > 16<<20 { // bounded memory: commit in parts (the mark covers a crash)
-			err = commit(b, pebble.NoSync)
+			err = s.commit(b, pebble.NoSync)
 			b.Close()
 			b = s.db.NewBatch()
 		}
 	}
 	err = errors.Join(err, it.Close())
 	if err == nil {
-		err = errors.Join(b.Delete(restoringKey, nil), commit(b, pebble.Sync))
+		err = errors.Join(b.Delete(restoringKey, nil), s.commit(b, pebble.Sync))
 	}
 	b.Close()
 	if err != nil {

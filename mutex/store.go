@@ -28,6 +28,10 @@ type Options struct {
 	CacheSize int64
 	// MemTableSize is Pebble's memtable size in bytes. Default 32 MiB.
 	MemTableSize uint64
+	// ReadCacheSize bounds the read cache (readcache.go) in bytes: the
+	// records read phases read recently. 0 is DefaultReadCacheSize; a
+	// negative size turns the cache off.
+	ReadCacheSize int64
 	// OnExpire, if set, is called inside the write phase for every key
 	// deleted as expired (the server attaches Redis's "expired"
 	// notification with it).
@@ -69,9 +73,10 @@ type Store struct {
 	// dbMu is held for reading by every phase that touches db or a
 	// keyspace's snapshot; it is held for writing only to reopen the
 	// database after a failed commit.
-	dbMu  sync.RWMutex
-	db    *pebble.DB
-	cache *pebble.Cache
+	dbMu   sync.RWMutex
+	db     *pebble.DB
+	cache  *pebble.Cache
+	rcache *readCache // a copy of records Pebble holds (readcache.go)
 
 	// failErr is the error of a failed commit not yet undone; failed
 	// mirrors failErr != nil for a lock-free check.
@@ -114,6 +119,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MemTableSize == 0 {
 		opts.MemTableSize = 32 << 20
 	}
+	if opts.ReadCacheSize == 0 {
+		opts.ReadCacheSize = DefaultReadCacheSize
+	}
 	if opts.GoneLife <= 0 {
 		opts.GoneLife = defaultGoneLife
 	}
@@ -124,7 +132,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{dir: dir, opts: opts, keyspaces: map[string]*Keyspace{}, fatalC: make(chan struct{}),
-		cache: pebble.NewCache(blockCacheCapacity(opts.CacheSize, opts.MemTableSize))}
+		cache: pebble.NewCache(blockCacheCapacity(opts.CacheSize, opts.MemTableSize)), rcache: newReadCache(max(opts.ReadCacheSize, 0))}
 	db, err := s.openDB()
 	if err != nil {
 		s.cache.Unref()
@@ -199,7 +207,7 @@ func checkFormat(db *pebble.DB) error {
 		if err := b.Set(formatKey, []byte(formatVersionText), nil); err != nil {
 			return err
 		}
-		return commit(b, pebble.Sync)
+		return pebbleCommit(b, pebble.Sync)
 	}
 	if err != nil {
 		return err
@@ -429,7 +437,7 @@ func (s *Store) recoverFromFailure() error {
 		}
 	}
 	if err == nil {
-		err = commit(undo, pebble.Sync)
+		err = s.commit(undo, pebble.Sync)
 	}
 	undo.Close()
 	if err != nil {
@@ -438,6 +446,7 @@ func (s *Store) recoverFromFailure() error {
 		return err
 	}
 	s.db = db
+	s.rcache.clear() // a reopened database: start again from what it holds
 	for _, k := range keyspaces {
 		k.undo = nil
 	}
@@ -653,8 +662,22 @@ func (s *Store) Fatal() (<-chan struct{}, error) {
 	}
 }
 
-// commit commits b, returning Pebble's fatal commit error as an error.
-func commit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
+// commit commits b to the store's database and brings the read cache up
+// to date with it: every batch a store commits goes through here.
+func (s *Store) commit(b *pebble.Batch, opts *pebble.WriteOptions) error {
+	err := pebbleCommit(b, opts)
+	if err != nil {
+		s.rcache.clear() // the database may show the batch or not
+	} else {
+		s.rcache.applied(b)
+	}
+	return err
+}
+
+// pebbleCommit commits b, returning Pebble's fatal commit error as an
+// error. Only Store.commit and the format checks that run before a store
+// exists call it.
+func pebbleCommit(b *pebble.Batch, opts *pebble.WriteOptions) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			fe, ok := r.(fatalError)

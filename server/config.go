@@ -28,6 +28,9 @@ type Config struct {
 	Databases    int
 	MaxClients   int
 	MaxQueuedOps int // per keyspace (back-pressure)
+	// ReadCacheSize bounds the store's read cache in bytes (0: off);
+	// CONFIG SET changes it at once.
+	ReadCacheSize atomic.Int64
 	// FeedRetention bounds each keyspace's change feed (--feed-retention; zero: no feed).
 	FeedRetention mutex.FeedRetention
 
@@ -120,6 +123,7 @@ func DefaultConfig() *Config {
 		Cluster:                ClusterConfig{ClusterName: "mymaster"},
 	}
 	c.LogLevel.Set(slog.LevelInfo)
+	c.ReadCacheSize.Store(mutex.DefaultReadCacheSize)
 	c.TrackingTableMaxKeys.Store(1000000)
 	c.SlowlogLogSlowerThan.Store(10000)
 	c.SlowlogMaxLen.Store(128)
@@ -259,6 +263,16 @@ var coreParams = []param{
 	intParam("databases", "number of numbered keyspaces (SELECT 0..n-1)", func(c *Config) *int { return &c.Databases }, 1),
 	intParam("maxclients", "maximum number of connected clients", func(c *Config) *int { return &c.MaxClients }, 1),
 	intParam("max-queued-ops", "operations queued per keyspace before submitters wait", func(c *Config) *int { return &c.MaxQueuedOps }, 1),
+	{name: "read-cache-size", mutable: true, usage: "bytes of recently read records kept in memory, answered without Pebble (Redis memory units; 0: off)",
+		get: func(c *Config) string { return strconv.FormatInt(c.ReadCacheSize.Load(), 10) },
+		set: func(c *Config, v string) error {
+			n, err := parseMemory(v)
+			if err != nil {
+				return errors.New("argument must be a memory value")
+			}
+			c.ReadCacheSize.Store(int64(n))
+			return nil
+		}},
 	{name: "feed-retention", words: true, usage: `change feed retention per keyspace: batches, bytes and/or age, e.g. "1000000 256mb 7d"; 0 turns the feed off`,
 		get: func(c *Config) string { return c.FeedRetention.String() },
 		set: func(c *Config, v string) (err error) { c.FeedRetention, err = mutex.ParseFeedRetention(v); return err }},

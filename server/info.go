@@ -564,6 +564,17 @@ func (s *Server) infoMutex(b *infoBuf) {
 		b.add("store_block_cache_hit_rate", strconv.FormatFloat(rate, 'f', 4, 64))
 		b.add("store_block_cache_bytes", pm.BlockCache.Size)
 	}
+	rc := s.store.ReadCacheStats()
+	b.add("store_read_cache_hits", rc.Hits)
+	b.add("store_read_cache_misses", rc.Misses)
+	rate := 0.0
+	if rc.Hits+rc.Misses > 0 {
+		rate = float64(rc.Hits) / float64(rc.Hits+rc.Misses)
+	}
+	b.add("store_read_cache_hit_rate", strconv.FormatFloat(rate, 'f', 4, 64))
+	b.add("store_read_cache_entries", rc.Entries)
+	b.add("store_read_cache_bytes", rc.Bytes)
+	b.add("store_read_cache_limit", rc.Limit)
 	sort.Slice(infos, func(i, j int) bool { return infos[i].name < infos[j].name })
 	for _, ki := range infos {
 		st := ki.stats

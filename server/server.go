@@ -84,7 +84,11 @@ func New(cfg *Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log,
+	readCache := cfg.ReadCacheSize.Load()
+	if readCache == 0 {
+		readCache = -1 // off, which the store spells negative
+	}
+	opts := mutex.Options{NoSync: cfg.Fsync == "never", MaxQueuedOps: cfg.MaxQueuedOps, Logger: log, ReadCacheSize: readCache,
 		OnKeyspace: s.keyspaceCreated, OnExpire: commands.NotifyExpired, FeedRetention: cfg.FeedRetention, Tracker: tracking,
 		MaxReplyBytes: cfg.maxReplyBytes}
 	if node != nil {
@@ -432,11 +436,13 @@ func (s *Server) ConfigResetStat() { s.stats.reset() }
 func (s *Server) ConfigGet(pattern string) []any { return s.cfg.get(pattern) }
 
 // ConfigSet implements commands.Server.
-// A change may start or stop event feeds (notify-keyspace-events).
+// A change may start or stop event feeds (notify-keyspace-events) or
+// resize the read cache.
 func (s *Server) ConfigSet(name, value string) any {
 	r := s.cfg.Set(name, value)
 	if r == nil {
 		s.refreshFeeds()
+		s.store.SetReadCacheSize(s.cfg.ReadCacheSize.Load())
 	}
 	return r
 }
