@@ -522,10 +522,7 @@ func (k *Keyspace) readShare(worker *request, lo int) (last, done bool) {
 		}
 	}
 	r.close()
-	if r.cache != nil {
-		r.cache.hits.Add(r.cacheHits)
-		r.cache.misses.Add(r.cacheMisses)
-	}
+	r.countCacheLookups()
 	if r.sawDue {
 		k.store.expireSoon() // a read never writes: the expirer deletes what it met
 	}
@@ -613,7 +610,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	tx := &Tx{
-		Reader:   Reader{r: b, ks: k.name, prefix: k.prefix, end: k.end, now: s.now(), maxReply: s.maxReply()},
+		Reader:   Reader{r: b, cache: s.rcache, inTx: true, ks: k.name, prefix: k.prefix, end: k.end, now: s.now(), maxReply: s.maxReply()},
 		b:        b,
 		watches:  &k.watches,
 		lastSeq:  k.lastSeq.Load(),
@@ -638,6 +635,7 @@ func (k *Keyspace) applyBatch(reqs []*request) (seq uint64, count int, notes []a
 		defer putFeedBuffer(tx.feedOps)
 	}
 	runWrites(reqs, tx, s.opts.Tracker)
+	tx.countCacheLookups()
 	if tx.notes != nil {
 		notes = *tx.notes
 	}

@@ -10,40 +10,44 @@ import (
 )
 
 // The read cache holds the stored records (tagData keys: a string's value,
-// a collection's metadata) that read phases read recently, by their Pebble
-// key, and the keys they found absent (as an empty record: a stored one
-// never is), so that a hot key is answered from a Go map instead of a descent
-// through Pebble's memtable skiplists (most of a GET's CPU when its key is
-// in a memtable). It is bounded in bytes (Options.ReadCacheSize) and
-// evicts by CLOCK: a hit marks its entry, the hand passes over marked
-// entries once and evicts the first unmarked one.
+// a collection's metadata) and the elements (tagElem keys: hash fields, set
+// and sorted-set members, list items) that phases read recently, by their
+// Pebble key, and the keys they found absent, so that a hot key is
+// answered from a Go map instead of a descent through Pebble's memtable
+// skiplists (most of a GET's or SISMEMBER's CPU when its key is in a
+// memtable). It is bounded in bytes (Options.ReadCacheSize) and evicts by
+// CLOCK: a hit marks its entry, the hand passes over marked entries once
+// and evicts the first unmarked one.
 //
 // Coherence. The cache is a copy of what Pebble holds, never newer or
 // older, because:
 //   - every batch committed to Pebble goes through Store.commit, which,
 //     once the batch is applied, walks it and replaces or drops each
-//     cached record it sets or deletes (a range deletion that reaches
-//     records drops every entry); a failed commit, a reopened database and
-//     a restored snapshot drop everything;
-//   - a record read from Pebble enters the cache only if no write touched
-//     its shard since the read began (the shard's epoch, which every write
-//     to the shard moves on), so a fill never brings back a value that a
-//     concurrent commit replaced;
-//   - only read phases use it (Reader.cache, set in readShare while the
-//     phase reads the database itself, not a recovery snapshot). A
-//     keyspace's write phase, which alone writes its records, never
-//     overlaps its read phases, and it updates the cache before its
-//     requests are answered, so a read phase sees exactly the batches
-//     committed before it.
-//
-// Element keys (hash fields, set members …) are not cached: partial range
-// deletions of a live collection's elements (stream trims) would have to
-// find every cached key in the range.
+//     cached key it sets or deletes. A range deletion that reaches records
+//     drops every entry; one that reaches elements (a collection deleted,
+//     FLUSHDB, a stream group destroyed) moves the element epoch on, which
+//     makes every element cached before it a miss. A failed commit, a
+//     reopened database and a restored snapshot drop everything;
+//   - a key read from Pebble enters the cache only if no write touched its
+//     shard (and, for an element, no element range deletion happened)
+//     since the read began: its ticket from get, so a fill never brings
+//     back a value that a concurrent commit replaced;
+//   - a read phase uses it while it reads the database itself, not a
+//     recovery snapshot. A keyspace's write phase, which alone writes its
+//     keys, never overlaps its read phases, and it updates the cache before
+//     its requests are answered, so a read phase sees exactly the batches
+//     committed before it;
+//   - a write phase reads the cache only for elements of hashes, sets,
+//     sorted sets and lists that its own batch has not written (Tx's
+//     elemWrites filter, fed by SetElem and DelElem, the only ways those
+//     elements are written, and off for the rest of the batch after a range
+//     deletion); everything else it reads from its batch.
 type readCache struct {
-	seed   maphash.Seed
-	shards [readCacheShards]readCacheShard
-	hits   atomic.Uint64
-	misses atomic.Uint64
+	seed      maphash.Seed
+	shards    [readCacheShards]readCacheShard
+	elemEpoch atomic.Uint64 // moved on by every range deletion of elements
+	hits      atomic.Uint64
+	misses    atomic.Uint64
 }
 
 const readCacheShards = 64
@@ -59,9 +63,9 @@ func (s *Store) ReadCacheStats() ReadCacheStats { return s.rcache.stats() }
 func (s *Store) SetReadCacheSize(size int64) { s.rcache.resize(max(size, 0)) }
 
 // readCacheEntryOverhead approximates an entry's memory beyond its key
-// and record bytes: the slot, the index's map entry and the two
+// and value bytes: the slot, the index's map entry and the two
 // allocations' headers.
-const readCacheEntryOverhead = 96
+const readCacheEntryOverhead = 104
 
 type readCacheShard struct {
 	mu     sync.RWMutex
@@ -77,11 +81,16 @@ type readCacheShard struct {
 }
 
 type readCacheSlot struct {
-	key    string
-	record []byte // never modified once cached: a write replaces it; empty: absent
-	used   bool
-	ref    atomic.Bool // hit since the hand last passed
+	key       string
+	value     []byte // never modified once cached: a write replaces it
+	elemEpoch uint64 // an element's: the cache's element epoch when it was read
+	used      bool
+	absent    bool        // the key does not exist
+	ref       atomic.Bool // hit since the hand last passed
 }
+
+// readTicket is what a miss hands to fill: the state the read began in.
+type readTicket struct{ epoch, elemEpoch uint64 }
 
 func newReadCache(size int64) *readCache {
 	c := &readCache{seed: maphash.MakeSeed()}
@@ -92,8 +101,8 @@ func newReadCache(size int64) *readCache {
 	return c
 }
 
-func entrySize(key string, record []byte) int64 {
-	return int64(len(key)+len(record)) + readCacheEntryOverhead
+func entrySize(key string, value []byte) int64 {
+	return int64(len(key)+len(value)) + readCacheEntryOverhead
 }
 
 func (c *readCache) shard(key []byte) *readCacheShard {
@@ -114,50 +123,61 @@ func (c *readCache) resize(size int64) {
 	}
 }
 
-// get returns key's cached record, or the shard's epoch to pass to fill
-// once the record is read from Pebble. The record must not be modified.
-func (c *readCache) get(key []byte) (record []byte, epoch uint64, ok bool) {
+// get looks key up. On a hit it returns the value (which must not be
+// modified) or found false for a key cached as absent; on a miss, the
+// ticket to pass to fill once the key is read from Pebble.
+func (c *readCache) get(key []byte) (value []byte, found, hit bool, t readTicket) {
+	elems := c.elemEpoch.Load()
 	sh := c.shard(key)
 	sh.mu.RLock()
-	i, ok := sh.index[string(key)]
-	if ok {
+	i, hit := sh.index[string(key)]
+	if hit {
 		s := &sh.slots[i]
-		record = s.record
-		if !s.ref.Load() {
-			s.ref.Store(true)
+		if key[0] == tagElem && s.elemEpoch != elems {
+			hit = false // cached before a range deletion of elements
+		} else {
+			value, found = s.value, !s.absent
+			if !s.ref.Load() {
+				s.ref.Store(true)
+			}
 		}
-	} else {
-		epoch = sh.epoch
+	}
+	if !hit {
+		t = readTicket{sh.epoch, elems}
 	}
 	sh.mu.RUnlock()
-	return record, epoch, ok
+	return value, found, hit, t
 }
 
-// fill caches a copy of record (empty: the key is absent), read from
-// Pebble since get returned epoch, unless a write touched the shard since.
-func (c *readCache) fill(key, record []byte, epoch uint64) {
+// fill caches a copy of value (found false: the key is absent), read from
+// Pebble since get handed out t, unless a write touched the shard or an
+// element range deletion happened since.
+func (c *readCache) fill(key, value []byte, found bool, t readTicket) {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.epoch != epoch || sh.limit == 0 {
+	if sh.epoch != t.epoch || c.elemEpoch.Load() != t.elemEpoch || sh.limit == 0 {
 		return
 	}
-	if _, ok := sh.index[string(key)]; ok {
-		return
+	if i, ok := sh.index[string(key)]; ok {
+		if sh.slots[i].elemEpoch == t.elemEpoch {
+			return // another reader filled it
+		}
+		sh.remove(i) // stale: cached before an element range deletion
 	}
 	k := string(key)
-	size := entrySize(k, record)
+	size := entrySize(k, value)
 	if size > sh.limit/8 {
 		return // one large value would evict many small ones
 	}
 	for sh.bytes+size > sh.limit {
 		sh.evictOne()
 	}
-	sh.put(k, append([]byte{}, record...), size) // never nil: used tells a slot in use
+	sh.put(k, bytes.Clone(value), !found, t.elemEpoch, size)
 }
 
 // put stores a new entry. Caller holds sh.mu and made room.
-func (sh *readCacheShard) put(key string, record []byte, size int64) {
+func (sh *readCacheShard) put(key string, value []byte, absent bool, elemEpoch uint64, size int64) {
 	var i int32
 	if n := len(sh.free); n > 0 {
 		i, sh.free = sh.free[n-1], sh.free[:n-1]
@@ -166,7 +186,7 @@ func (sh *readCacheShard) put(key string, record []byte, size int64) {
 		i = int32(len(sh.slots) - 1)
 	}
 	s := &sh.slots[i]
-	s.key, s.record, s.used = key, record, true
+	s.key, s.value, s.absent, s.elemEpoch, s.used = key, value, absent, elemEpoch, true
 	s.ref.Store(false)
 	sh.index[key] = i
 	sh.bytes += size
@@ -177,7 +197,7 @@ func (sh *readCacheShard) put(key string, record []byte, size int64) {
 func (sh *readCacheShard) remove(i int32) {
 	s := &sh.slots[i]
 	delete(sh.index, s.key)
-	sh.bytes -= entrySize(s.key, s.record)
+	sh.bytes -= entrySize(s.key, s.value)
 	sh.filled--
 	*s = readCacheSlot{}
 	sh.free = append(sh.free, i)
@@ -204,20 +224,20 @@ func (sh *readCacheShard) evictOne() {
 	}
 }
 
-// written applies one committed write to a record: set (record non-nil)
-// replaces a cached entry, delete drops it.
-func (c *readCache) written(key, record []byte, deleted bool) {
+// written applies one committed write of a cached kind of key: a set
+// replaces a cached entry with value, a delete drops it.
+func (c *readCache) written(key, value []byte, deleted bool) {
 	sh := c.shard(key)
 	sh.mu.Lock()
 	sh.epoch++
 	if i, ok := sh.index[string(key)]; ok {
 		s := &sh.slots[i]
-		size := entrySize(s.key, record)
+		size := entrySize(s.key, value)
 		if deleted || size > sh.limit/8 {
 			sh.remove(i)
 		} else {
-			sh.bytes += size - entrySize(s.key, s.record)
-			s.record = bytes.Clone(record)
+			sh.bytes += size - entrySize(s.key, s.value)
+			s.value, s.absent, s.elemEpoch = bytes.Clone(value), false, c.elemEpoch.Load()
 			for sh.bytes > sh.limit {
 				sh.evictOne()
 			}
@@ -255,28 +275,62 @@ func (c *readCache) applied(b *pebble.Batch) {
 		}
 		switch kind {
 		case pebble.InternalKeyKindSet:
-			if isRecordKey(key) {
+			if isCachedKey(key) {
 				c.written(key, value, false)
 			}
 		case pebble.InternalKeyKindDelete, pebble.InternalKeyKindSingleDelete, pebble.InternalKeyKindDeleteSized:
-			if isRecordKey(key) {
+			if isCachedKey(key) {
 				c.written(key, nil, true)
 			}
 		case pebble.InternalKeyKindRangeDelete:
-			// value is the range's end: does [key, value) reach a record?
-			if bytes.Compare(key, []byte{tagData + 1}) < 0 && bytes.Compare(value, []byte{tagData}) > 0 {
+			// value is the range's end: does [key, value) reach records or elements?
+			if reaches(key, value, tagData) {
 				c.clear()
+			}
+			if reaches(key, value, tagElem) {
+				c.elemEpoch.Add(1)
 			}
 		case pebble.InternalKeyKindLogData:
 		default:
-			if isRecordKey(key) { // no other kind writes records today
+			if isCachedKey(key) { // no other kind writes them today
 				c.clear()
 			}
 		}
 	}
 }
 
-func isRecordKey(key []byte) bool { return len(key) > 0 && key[0] == tagData }
+// isCachedKey reports whether key is of a kind the cache holds.
+func isCachedKey(key []byte) bool {
+	return len(key) > 0 && (key[0] == tagData || key[0] == tagElem)
+}
+
+// reaches reports whether [start, end) holds keys tagged tag.
+func reaches(start, end []byte, tag byte) bool {
+	return bytes.Compare(start, []byte{tag + 1}) < 0 && bytes.Compare(end, []byte{tag}) > 0
+}
+
+// elemWrites remembers, approximately, which elements a batch wrote: a
+// one-hash Bloom filter of their keys (a false positive only sends a read
+// to the batch), off for good once the batch deletes a range.
+type elemWrites struct {
+	bits      [elemWriteBits / 64]uint64
+	rangeDels bool
+}
+
+const elemWriteBits = 1 << 14
+
+func (w *elemWrites) add(c *readCache, key []byte) {
+	h := maphash.Bytes(c.seed, key) % elemWriteBits
+	w.bits[h/64] |= 1 << (h % 64)
+}
+
+func (w *elemWrites) mayHave(c *readCache, key []byte) bool {
+	if w.rangeDels {
+		return true
+	}
+	h := maphash.Bytes(c.seed, key) % elemWriteBits
+	return w.bits[h/64]&(1<<(h%64)) != 0
+}
 
 // ReadCacheStats are the read cache's counters.
 type ReadCacheStats struct {

@@ -2,6 +2,7 @@ package mutex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -200,24 +201,129 @@ func TestReadCacheBounded(t *testing.T) {
 	}
 }
 
-// TestReadCacheFillAfterWrite checks the fill protocol: a record read from
-// Pebble before a write to its shard committed is not cached, since it may
-// be the value the write replaced.
+// TestReadCacheFillAfterWrite checks the fill protocol: a value read from
+// Pebble before a write to its shard committed, or (for an element) before
+// a range deletion of elements, is not cached, since it may be what the
+// write replaced.
 func TestReadCacheFillAfterWrite(t *testing.T) {
 	c := newReadCache(1 << 20)
-	key := []byte{tagData, 1, '0', 'k'}
-	_, epoch, ok := c.get(key)
-	if ok {
-		t.Fatal("an empty cache hit")
+	for _, key := range [][]byte{{tagData, 1, '0', 'k'}, {tagElem, 1, '0', 1, 'k', 0, 0, 0, 0, 0, 0, 0, 1, 'f'}} {
+		_, _, hit, ticket := c.get(key)
+		if hit {
+			t.Fatal("an empty cache hit")
+		}
+		c.written(key, []byte("new"), false) // commits while the old value is being read
+		c.fill(key, []byte("old"), true, ticket)
+		if v, _, hit, _ := c.get(key); hit {
+			t.Fatalf("%q: a fill that raced a write was cached: %q", key, v)
+		}
+		_, _, _, ticket = c.get(key)
+		c.fill(key, []byte("new"), true, ticket)
+		if v, found, hit, _ := c.get(key); !hit || !found || string(v) != "new" {
+			t.Fatalf("%q: a fill with no write since was not cached: %q %v %v", key, v, found, hit)
+		}
 	}
-	c.written(key, []byte("new"), false) // commits while the old value is being read
-	c.fill(key, []byte("old"), epoch)
-	if rec, _, ok := c.get(key); ok {
-		t.Fatalf("a fill that raced a write was cached: %q", rec)
+	elem := []byte{tagElem, 1, '0', 1, 'k', 0, 0, 0, 0, 0, 0, 0, 1, 'g'}
+	_, _, _, ticket := c.get(elem)
+	c.elemEpoch.Add(1) // a range deletion of elements commits meanwhile
+	c.fill(elem, []byte("old"), true, ticket)
+	if _, _, hit, _ := c.get(elem); hit {
+		t.Fatal("an element read before a range deletion was cached")
 	}
-	_, epoch, _ = c.get(key)
-	c.fill(key, []byte("new"), epoch)
-	if rec, _, ok := c.get(key); !ok || string(rec) != "new" {
-		t.Fatalf("a fill with no write since was not cached: %q %v", rec, ok)
+	c.elemEpoch.Add(1)
+	if _, _, hit, _ := c.get([]byte{tagElem, 1, '0', 1, 'k', 0, 0, 0, 0, 0, 0, 0, 1, 'f'}); hit {
+		t.Fatal("an element cached before a range deletion still hits")
+	}
+}
+
+// TestReadCacheElements checks elements through the cache, in read phases
+// and in a batch that reads elements it wrote itself, and that deleting a
+// collection makes its cached elements unreachable.
+func TestReadCacheElements(t *testing.T) {
+	s := openStore(t, t.TempDir(), Options{NoSync: true})
+	k, _ := s.Keyspace("0")
+	ctx := context.Background()
+	set := []byte("s")
+	write := func(fn func(tx *Tx) error) {
+		t.Helper()
+		ops := []Op{WriteOp(func(tx *Tx) (any, error) { return nil, fn(tx) })}
+		if err := k.Do(ctx, ops); err != nil || ops[0].Err != nil {
+			t.Fatal(err, ops[0].Err)
+		}
+	}
+	// elem reads member of s, in r (a read phase's reader or a Tx).
+	elem := func(r *Reader, member string) (string, error) {
+		m, ok, err := r.lookup(set)
+		if !ok || err != nil {
+			return "<no set>", err
+		}
+		v, found, err := r.Elem(set, &m, []byte(member))
+		if !found {
+			return "<absent>", err
+		}
+		return string(v), err
+	}
+	want := func(r *Reader, member, value string) error {
+		got, err := elem(r, member)
+		if err == nil && got != value {
+			err = fmt.Errorf("%s = %s, want %s", member, got, value)
+		}
+		return err
+	}
+	read := func(pairs ...string) {
+		t.Helper()
+		for round := 0; round < 2; round++ { // the second round from the cache
+			ops := []Op{ReadOp(func(r *Reader) (any, error) {
+				for i := 0; i < len(pairs); i += 2 {
+					if err := want(r, pairs[i], pairs[i+1]); err != nil {
+						return nil, err
+					}
+				}
+				return nil, nil
+			})}
+			if err := k.Do(ctx, ops); err != nil || ops[0].Err != nil {
+				t.Fatalf("read round %d: %v %v", round, err, ops[0].Err)
+			}
+		}
+	}
+	create := func(tx *Tx, member, value string) error {
+		m := tx.NewCollection(TypeSet)
+		m.Count = 1
+		if err := tx.SetElem(set, &m, []byte(member), []byte(value)); err != nil {
+			return err
+		}
+		return tx.PutMeta(set, &m)
+	}
+	write(func(tx *Tx) error { return create(tx, "a", "1") })
+	read("a", "1", "b", "<absent>")
+	write(func(tx *Tx) error { // reads what the batch wrote, not the cache
+		m, _, err := tx.lookup(set)
+		if err != nil {
+			return err
+		}
+		if err := want(&tx.Reader, "a", "1"); err != nil {
+			return err
+		}
+		if err := tx.SetElem(set, &m, []byte("b"), []byte("2")); err != nil {
+			return err
+		}
+		if err := tx.DelElem(set, &m, []byte("a")); err != nil {
+			return err
+		}
+		if err := errors.Join(want(&tx.Reader, "b", "2"), want(&tx.Reader, "a", "<absent>")); err != nil {
+			return err
+		}
+		return tx.PutMeta(set, &m)
+	})
+	read("a", "<absent>", "b", "2")
+	write(func(tx *Tx) error { // deleted and made again: a new generation
+		if _, err := tx.Delete(set); err != nil {
+			return err
+		}
+		return create(tx, "a", "3")
+	})
+	read("a", "3", "b", "<absent>")
+	if st := s.ReadCacheStats(); st.Hits == 0 {
+		t.Errorf("no cache hits (%+v): the test did not test the cache", st)
 	}
 }

@@ -3,6 +3,7 @@ package mutex
 import (
 	"bytes"
 	"errors"
+	"io"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -35,10 +36,16 @@ type Access struct {
 // read sees one clock (Now): a key whose deadline has passed does not
 // exist for it.
 type Reader struct {
-	r     pebble.Reader
-	cache *readCache // records read before (readcache.go); nil in a Tx
-	// cacheHits and cacheMisses count this share's lookups in cache,
-	// added to its totals once the share is done.
+	r pebble.Reader
+	// cache is the store's read cache (readcache.go), nil when off or
+	// when the phase reads a recovery snapshot. A read phase reads records
+	// and elements through it; a Tx (inTx) only the elements its batch has
+	// not written (elemWrites, nil until it writes one).
+	cache      *readCache
+	inTx       bool
+	elemWrites *elemWrites
+	// cacheHits and cacheMisses count this reader's lookups in cache,
+	// added to its totals once the phase is done.
 	cacheHits, cacheMisses uint64
 	ks                     string
 	prefix                 []byte // tagData‖keyspace
@@ -143,35 +150,49 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 		return m, true, nil
 	}
 	stored := r.encodeKey(key)
-	var epoch uint64
-	if r.cache != nil {
-		raw, e, ok := r.cache.get(stored)
-		switch {
-		case ok && len(raw) == 0:
-			r.cacheHits++
-			return r.absent(key)
-		case ok:
-			r.cacheHits++
-			return r.decodeStored(key, raw)
-		}
-		r.cacheMisses++
-		epoch = e
+	var cache *readCache
+	if !r.inTx {
+		cache = r.cache
 	}
-	raw, closer, err := r.r.Get(stored)
-	if errors.Is(err, pebble.ErrNotFound) {
-		if r.cache != nil {
-			r.cache.fill(stored, nil, epoch)
-		}
+	raw, found, closer, err := r.cachedGet(cache, stored)
+	switch {
+	case err != nil:
+		return Meta{}, false, err
+	case !found:
 		return r.absent(key)
 	}
-	if err != nil {
-		return Meta{}, false, err
-	}
 	defer closer.Close()
-	if r.cache != nil {
-		r.cache.fill(stored, raw, epoch)
-	}
 	return r.decodeStored(key, raw)
+}
+
+// cachedGet reads Pebble key stored through cache (nil: from r's source
+// alone). The value is valid until closer is closed, and must not be
+// modified.
+func (r *Reader) cachedGet(cache *readCache, stored []byte) (value []byte, found bool, closer io.Closer, err error) {
+	var ticket readTicket
+	if cache != nil {
+		v, found, hit, t := cache.get(stored)
+		if hit {
+			r.cacheHits++
+			return v, found, io.NopCloser(nil), nil
+		}
+		r.cacheMisses++
+		ticket = t
+	}
+	v, closer, err := r.r.Get(stored)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if cache != nil {
+			cache.fill(stored, nil, false, ticket)
+		}
+		return nil, false, nil, nil
+	case err != nil:
+		return nil, false, nil, err
+	}
+	if cache != nil {
+		cache.fill(stored, v, true, ticket)
+	}
+	return v, true, closer, nil
 }
 
 func (r *Reader) absent(key []byte) (Meta, bool, error) {
@@ -370,15 +391,40 @@ type ElemRange struct {
 // by m.
 func (r *Reader) Elem(key []byte, m *Meta, sub []byte) ([]byte, bool, error) {
 	r.elemBuf = append(elemGroup(r.elemBuf, r.ks, key, m.gen), sub...)
-	v, closer, err := r.r.Get(r.elemBuf)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
+	v, found, closer, err := r.cachedGet(r.elemCache(r.elemBuf, m.Type), r.elemBuf)
+	if !found || err != nil {
 		return nil, false, err
 	}
 	defer closer.Close()
 	return bytes.Clone(v), true, nil
+}
+
+// countCacheLookups adds the reader's cache hits and misses to the cache's
+// totals, once per phase: one shared counter per lookup would be contended.
+func (r *Reader) countCacheLookups() {
+	if r.cache != nil && r.cacheHits+r.cacheMisses > 0 {
+		r.cache.hits.Add(r.cacheHits)
+		r.cache.misses.Add(r.cacheMisses)
+		r.cacheHits, r.cacheMisses = 0, 0
+	}
+}
+
+// elemCache is the cache to read the element stored (of a collection of
+// type t) through: a read phase's, or in a Tx, the cache unless the batch
+// may have written the element (hashes', sets', sorted sets' and lists'
+// elements are written only by SetElem and DelElem, which tell
+// elemWrites).
+func (r *Reader) elemCache(stored []byte, t Type) *readCache {
+	if !r.inTx || r.cache == nil {
+		return r.cache
+	}
+	switch t {
+	case TypeHash, TypeSet, TypeZSet, TypeList:
+		if r.elemWrites == nil || !r.elemWrites.mayHave(r.cache, stored) {
+			return r.cache
+		}
+	}
+	return nil
 }
 
 // Elems calls fn with the sub-key and value of each element of the

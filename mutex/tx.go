@@ -146,7 +146,29 @@ func (tx *Tx) dropElems(key []byte, m *Meta) error {
 		return nil
 	}
 	group := elemGroup(nil, tx.ks, key, m.gen)
+	tx.deletedElemRange()
 	return tx.b.DeleteRange(group, prefixEnd(group), nil)
+}
+
+// wroteElem tells the Tx's reads that the batch wrote the element stored:
+// they must read it from the batch, not the read cache.
+func (tx *Tx) wroteElem(stored []byte) {
+	if tx.cache == nil {
+		return
+	}
+	if tx.elemWrites == nil {
+		tx.elemWrites = new(elemWrites)
+	}
+	tx.elemWrites.add(tx.cache, stored)
+}
+
+// deletedElemRange tells the Tx's reads that the batch deleted a range of
+// elements: from now on they read every element from the batch.
+func (tx *Tx) deletedElemRange() {
+	if tx.elemWrites == nil {
+		tx.elemWrites = new(elemWrites)
+	}
+	tx.elemWrites.rangeDels = true
 }
 
 // expire deletes a key found past its deadline (lookup's hook in a Tx).
@@ -227,6 +249,7 @@ func (tx *Tx) PutMeta(key []byte, m *Meta) error {
 // The caller keeps m.Count and calls PutMeta.
 func (tx *Tx) SetElem(key []byte, m *Meta, sub, val []byte) error {
 	tx.elemBuf2 = append(elemGroup(tx.elemBuf2, tx.ks, key, m.gen), sub...)
+	tx.wroteElem(tx.elemBuf2)
 	tx.wrote(key)
 	return tx.b.Set(tx.elemBuf2, val, nil)
 }
@@ -234,6 +257,7 @@ func (tx *Tx) SetElem(key []byte, m *Meta, sub, val []byte) error {
 // DelElem deletes the element sub of the collection key (described by m).
 func (tx *Tx) DelElem(key []byte, m *Meta, sub []byte) error {
 	tx.elemBuf2 = append(elemGroup(tx.elemBuf2, tx.ks, key, m.gen), sub...)
+	tx.wroteElem(tx.elemBuf2)
 	tx.wrote(key)
 	return tx.b.Delete(tx.elemBuf2, nil)
 }
@@ -302,6 +326,7 @@ func (tx *Tx) Clear() error {
 		return err
 	}
 	elems := keyspacePrefix(tagElem, tx.ks)
+	tx.deletedElemRange()
 	if err := tx.b.DeleteRange(elems, prefixEnd(elems), nil); err != nil {
 		return err
 	}
