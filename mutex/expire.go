@@ -238,7 +238,9 @@ func expireOp(entries []dueEntry) Op {
 			tx.dirty = true
 			if ok && m.isGone() {
 				if m.Deadline == e.deadline { // gone for goneLife: delete it for real
-					if err := tx.b.Delete(tx.encodeKey(e.key), nil); err != nil {
+					stored := tx.encodeKey(e.key)
+					tx.wroteKey(stored)
+					if err := tx.b.Delete(stored, nil); err != nil {
 						return nil, err
 					}
 				}

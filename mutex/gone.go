@@ -29,7 +29,9 @@ func (tx *Tx) putGone(key []byte) error {
 	}
 	deadline := tx.now + tx.goneLife
 	tx.scratch = appendRecordHeader(tx.scratch[:0], TypeNone, deadline)
-	if err := tx.b.Set(tx.encodeKey(key), tx.scratch, nil); err != nil {
+	stored := tx.encodeKey(key)
+	tx.wroteKey(stored)
+	if err := tx.b.Set(stored, tx.scratch, nil); err != nil {
 		return err
 	}
 	return tx.indexDeadline(key, deadline)

@@ -37,11 +37,13 @@ import (
 //     keys, never overlaps its read phases, and it updates the cache before
 //     its requests are answered, so a read phase sees exactly the batches
 //     committed before it;
-//   - a write phase reads the cache only for elements of hashes, sets,
-//     sorted sets and lists that its own batch has not written (Tx's
-//     elemWrites filter, fed by SetElem and DelElem, the only ways those
-//     elements are written, and off for the rest of the batch after a range
-//     deletion); everything else it reads from its batch.
+//   - a write phase reads through the cache only the records, and the
+//     elements of hashes, sets, sorted sets and lists, that its own batch
+//     has not written: Tx's batchWrites filter, fed by every write of a
+//     record (SetString, putRecord, putGone, expire, the expirer's gone
+//     deletion) and of those elements (SetElem and DelElem, their only
+//     writers), and off for the rest of the batch for the kind a range
+//     deletion reached. Everything else it reads from its batch.
 type readCache struct {
 	seed      maphash.Seed
 	shards    [readCacheShards]readCacheShard
@@ -309,26 +311,28 @@ func reaches(start, end []byte, tag byte) bool {
 	return bytes.Compare(start, []byte{tag + 1}) < 0 && bytes.Compare(end, []byte{tag}) > 0
 }
 
-// elemWrites remembers, approximately, which elements a batch wrote: a
-// one-hash Bloom filter of their keys (a false positive only sends a read
-// to the batch), off for good once the batch deletes a range.
-type elemWrites struct {
-	bits      [elemWriteBits / 64]uint64
-	rangeDels bool
+// batchWrites remembers, approximately, which records and elements a
+// batch wrote: a one-hash Bloom filter of their Pebble keys (a false
+// positive only sends a read to the batch), and whether it deleted a range
+// of records or of elements (then every read of that kind goes to the
+// batch).
+type batchWrites struct {
+	bits                     [batchWriteBits / 64]uint64
+	recordRanges, elemRanges bool
 }
 
-const elemWriteBits = 1 << 14
+const batchWriteBits = 1 << 14
 
-func (w *elemWrites) add(c *readCache, key []byte) {
-	h := maphash.Bytes(c.seed, key) % elemWriteBits
+func (w *batchWrites) add(c *readCache, key []byte) {
+	h := maphash.Bytes(c.seed, key) % batchWriteBits
 	w.bits[h/64] |= 1 << (h % 64)
 }
 
-func (w *elemWrites) mayHave(c *readCache, key []byte) bool {
-	if w.rangeDels {
+func (w *batchWrites) mayHave(c *readCache, key []byte) bool {
+	if key[0] == tagData && w.recordRanges || key[0] == tagElem && w.elemRanges {
 		return true
 	}
-	h := maphash.Bytes(c.seed, key) % elemWriteBits
+	h := maphash.Bytes(c.seed, key) % batchWriteBits
 	return w.bits[h/64]&(1<<(h%64)) != 0
 }
 

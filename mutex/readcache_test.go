@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -325,5 +326,129 @@ func TestReadCacheElements(t *testing.T) {
 	read("a", "3", "b", "<absent>")
 	if st := s.ReadCacheStats(); st.Hits == 0 {
 		t.Errorf("no cache hits (%+v): the test did not test the cache", st)
+	}
+}
+
+// TestReadCacheSameAnswers runs the same random sequences of reads and
+// writes (strings, hash fields, deletes, expiry, FLUSHDB, read-modify-
+// writes inside batches that read what they wrote) against a store with
+// the read cache and one without, and checks that every op answers the
+// same: the cache may only make reads cheaper.
+func TestReadCacheSameAnswers(t *testing.T) {
+	ctx := context.Background()
+	with := openStore(t, t.TempDir(), Options{NoSync: true, ReadCacheSize: 64 << 10}) // small: evictions too
+	without := openStore(t, t.TempDir(), Options{NoSync: true, ReadCacheSize: -1})
+	kw, _ := with.Keyspace("0")
+	ko, _ := without.Keyspace("0")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 400; round++ {
+		var script []func() Op
+		for range 1 + rng.IntN(24) {
+			script = append(script, randomCacheOp(rng))
+		}
+		answers := [2][]string{}
+		for i, k := range []*Keyspace{kw, ko} {
+			ops := make([]Op, len(script))
+			for j, mk := range script {
+				ops[j] = mk()
+			}
+			if err := k.Do(ctx, ops); err != nil {
+				t.Fatal(err)
+			}
+			for _, op := range ops {
+				answers[i] = append(answers[i], fmt.Sprint(op.Result, op.Err))
+			}
+		}
+		if !slices.Equal(answers[0], answers[1]) {
+			t.Fatalf("round %d: with the cache %q, without %q", round, answers[0], answers[1])
+		}
+	}
+	if st := with.ReadCacheStats(); st.Hits == 0 {
+		t.Errorf("no cache hits (%+v): the test did not test the cache", st)
+	}
+}
+
+// randomCacheOp returns a maker of one random op over a few keys and
+// fields (an Op runs once: each store gets its own).
+func randomCacheOp(rng *rand.Rand) func() Op {
+	key := []byte("k" + strconv.Itoa(rng.IntN(6)))
+	field := []byte("f" + strconv.Itoa(rng.IntN(4)))
+	value := []byte("v" + strconv.Itoa(rng.IntN(100)))
+	hget := func(r *Reader) (any, error) {
+		m, ok, err := r.lookup(key)
+		switch {
+		case err != nil || !ok:
+			return "nil", err
+		case m.Type != TypeHash:
+			return "wrongtype", nil
+		}
+		v, found, err := r.Elem(key, &m, field)
+		return fmt.Sprint(string(v), found), err
+	}
+	switch rng.IntN(11) {
+	case 0:
+		return func() Op { return Put(key, value) }
+	case 1:
+		return func() Op { return Delete(key) }
+	case 2, 3:
+		return func() Op { return Get(key) }
+	case 4:
+		return func() Op { return ReadOp(hget) }
+	case 5:
+		return func() Op { return WriteOp(func(tx *Tx) (any, error) { return hget(&tx.Reader) }) } // reads the batch so far
+	case 6: // APPEND-like: read and write the record in one op
+		return func() Op {
+			return WriteOp(func(tx *Tx) (any, error) {
+				m, ok, err := tx.lookup(key)
+				if err != nil || (ok && m.Type != TypeString) {
+					return "wrongtype", err
+				}
+				return string(m.Value), tx.Set(key, append(m.Value, 'x'))
+			})
+		}
+	case 7, 8: // HSET key field value
+		return func() Op {
+			return WriteOp(func(tx *Tx) (any, error) {
+				m, ok, err := tx.lookup(key)
+				switch {
+				case err != nil:
+					return nil, err
+				case !ok:
+					m = tx.NewCollection(TypeHash)
+				case m.Type != TypeHash:
+					return "wrongtype", nil
+				}
+				_, found, err := tx.Elem(key, &m, field)
+				if err != nil {
+					return nil, err
+				}
+				if !found {
+					m.Count++
+				}
+				return found, errors.Join(tx.SetElem(key, &m, field, value), tx.PutMeta(key, &m))
+			})
+		}
+	case 9: // HDEL key field
+		return func() Op {
+			return WriteOp(func(tx *Tx) (any, error) {
+				m, ok, err := tx.lookup(key)
+				if err != nil || !ok || m.Type != TypeHash {
+					return false, err
+				}
+				_, found, err := tx.Elem(key, &m, field)
+				if err != nil || !found {
+					return false, err
+				}
+				m.Count--
+				return true, errors.Join(tx.DelElem(key, &m, field), tx.PutMeta(key, &m))
+			})
+		}
+	default: // expire it now, or once in a while FLUSHDB
+		if rng.IntN(4) == 0 {
+			return func() Op { return WriteOp(func(tx *Tx) (any, error) { return nil, tx.Clear() }) }
+		}
+		return func() Op {
+			return WriteOp(func(tx *Tx) (any, error) { return tx.SetDeadline(key, tx.Now()-1) })
+		}
 	}
 }

@@ -39,11 +39,11 @@ type Reader struct {
 	r pebble.Reader
 	// cache is the store's read cache (readcache.go), nil when off or
 	// when the phase reads a recovery snapshot. A read phase reads records
-	// and elements through it; a Tx (inTx) only the elements its batch has
-	// not written (elemWrites, nil until it writes one).
-	cache      *readCache
-	inTx       bool
-	elemWrites *elemWrites
+	// and elements through it; a Tx (inTx) only the keys its batch has not
+	// written (batchWrites, nil until it writes one).
+	cache       *readCache
+	inTx        bool
+	batchWrites *batchWrites
 	// cacheHits and cacheMisses count this reader's lookups in cache,
 	// added to its totals once the phase is done.
 	cacheHits, cacheMisses uint64
@@ -150,11 +150,7 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 		return m, true, nil
 	}
 	stored := r.encodeKey(key)
-	var cache *readCache
-	if !r.inTx {
-		cache = r.cache
-	}
-	raw, found, closer, err := r.cachedGet(cache, stored)
+	raw, found, closer, err := r.cachedGet(r.cacheFor(stored), stored)
 	switch {
 	case err != nil:
 		return Meta{}, false, err
@@ -409,22 +405,28 @@ func (r *Reader) countCacheLookups() {
 	}
 }
 
-// elemCache is the cache to read the element stored (of a collection of
-// type t) through: a read phase's, or in a Tx, the cache unless the batch
-// may have written the element (hashes', sets', sorted sets' and lists'
-// elements are written only by SetElem and DelElem, which tell
-// elemWrites).
-func (r *Reader) elemCache(stored []byte, t Type) *readCache {
-	if !r.inTx || r.cache == nil {
-		return r.cache
+// cacheFor is the cache to read the Pebble key stored through: a read
+// phase's, or in a Tx the cache unless the batch may have written stored.
+func (r *Reader) cacheFor(stored []byte) *readCache {
+	if r.inTx && r.batchWrites != nil && r.cache != nil && r.batchWrites.mayHave(r.cache, stored) {
+		return nil
 	}
+	return r.cache
+}
+
+// elemCache is cacheFor for the element stored of a collection of type t.
+// A Tx writes hashes', sets', sorted sets' and lists' elements only with
+// SetElem and DelElem, which tell batchWrites; a stream's it writes
+// directly, so it reads those from its batch.
+func (r *Reader) elemCache(stored []byte, t Type) *readCache {
 	switch t {
 	case TypeHash, TypeSet, TypeZSet, TypeList:
-		if r.elemWrites == nil || !r.elemWrites.mayHave(r.cache, stored) {
-			return r.cache
-		}
+		return r.cacheFor(stored)
 	}
-	return nil
+	if r.inTx {
+		return nil
+	}
+	return r.cache
 }
 
 // Elems calls fn with the sub-key and value of each element of the

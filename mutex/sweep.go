@@ -51,7 +51,7 @@ func (s *Store) sweepOrphans() (int, error) {
 		}
 		end := prefixEnd(group)
 		if !live {
-			if err := s.db.DeleteRange(group, end, pebble.NoSync); err != nil {
+			if err := s.deleteRange(group, end); err != nil {
 				return n, err
 			}
 			n++
@@ -59,6 +59,17 @@ func (s *Store) sweepOrphans() (int, error) {
 		valid = it.SeekGE(end)
 	}
 	return n, it.Error()
+}
+
+// deleteRange deletes [start, end) in a batch of its own, through commit
+// like every write (the read cache learns of it).
+func (s *Store) deleteRange(start, end []byte) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange(start, end, nil); err != nil {
+		return err
+	}
+	return s.commit(b, pebble.NoSync)
 }
 
 func (s *Store) recordHasGen(rec []byte, gen uint64) (bool, error) {

@@ -84,6 +84,7 @@ func (tx *Tx) SetString(key, value []byte, deadline int64) error {
 	op := tx.b.SetDeferred(len(tx.prefix)+len(key), stringRecordLen(len(value), deadline))
 	copy(op.Key, tx.prefix)
 	copy(op.Key[len(tx.prefix):], key)
+	tx.wroteKey(op.Key)
 	tx.lastColl.forget(key)
 	rec := appendRecordHeader(op.Value[:0], TypeString, deadline)
 	copy(op.Value[len(rec):], value)
@@ -146,29 +147,35 @@ func (tx *Tx) dropElems(key []byte, m *Meta) error {
 		return nil
 	}
 	group := elemGroup(nil, tx.ks, key, m.gen)
-	tx.deletedElemRange()
+	tx.deletedRange(tagElem)
 	return tx.b.DeleteRange(group, prefixEnd(group), nil)
 }
 
-// wroteElem tells the Tx's reads that the batch wrote the element stored:
-// they must read it from the batch, not the read cache.
-func (tx *Tx) wroteElem(stored []byte) {
+// wroteKey tells the Tx's reads that the batch wrote the record or
+// element stored: they read it from the batch, not the read cache.
+func (tx *Tx) wroteKey(stored []byte) {
 	if tx.cache == nil {
 		return
 	}
-	if tx.elemWrites == nil {
-		tx.elemWrites = new(elemWrites)
+	if tx.batchWrites == nil {
+		tx.batchWrites = new(batchWrites)
 	}
-	tx.elemWrites.add(tx.cache, stored)
+	tx.batchWrites.add(tx.cache, stored)
 }
 
-// deletedElemRange tells the Tx's reads that the batch deleted a range of
-// elements: from now on they read every element from the batch.
-func (tx *Tx) deletedElemRange() {
-	if tx.elemWrites == nil {
-		tx.elemWrites = new(elemWrites)
+// deletedRange tells the Tx's reads that the batch deleted a range of
+// records (tag tagData) or elements (tagElem): from now on they read every
+// key of that kind from the batch.
+func (tx *Tx) deletedRange(tag byte) {
+	if tx.batchWrites == nil {
+		tx.batchWrites = new(batchWrites)
 	}
-	tx.elemWrites.rangeDels = true
+	switch tag {
+	case tagData:
+		tx.batchWrites.recordRanges = true
+	case tagElem:
+		tx.batchWrites.elemRanges = true
+	}
 }
 
 // expire deletes a key found past its deadline (lookup's hook in a Tx).
@@ -181,7 +188,9 @@ func (tx *Tx) expire(key []byte, m *Meta) error {
 	}
 	tx.counts.change(true, m.Deadline, false, 0)
 	tx.remember(key, false, 0)
-	if err := tx.b.Delete(tx.encodeKey(key), nil); err != nil {
+	stored := tx.encodeKey(key)
+	tx.wroteKey(stored)
+	if err := tx.b.Delete(stored, nil); err != nil {
 		return err
 	}
 	tx.wrote(key)
@@ -216,7 +225,9 @@ func (tx *Tx) putRecord(key []byte, m *Meta) error {
 		return err
 	}
 	tx.scratch = encodeRecord(tx.scratch, m)
-	if err := tx.b.Set(tx.encodeKey(key), tx.scratch, nil); err != nil {
+	stored := tx.encodeKey(key)
+	tx.wroteKey(stored)
+	if err := tx.b.Set(stored, tx.scratch, nil); err != nil {
 		return err
 	}
 	if err := tx.indexDeadline(key, m.Deadline); err != nil {
@@ -249,7 +260,7 @@ func (tx *Tx) PutMeta(key []byte, m *Meta) error {
 // The caller keeps m.Count and calls PutMeta.
 func (tx *Tx) SetElem(key []byte, m *Meta, sub, val []byte) error {
 	tx.elemBuf2 = append(elemGroup(tx.elemBuf2, tx.ks, key, m.gen), sub...)
-	tx.wroteElem(tx.elemBuf2)
+	tx.wroteKey(tx.elemBuf2)
 	tx.wrote(key)
 	return tx.b.Set(tx.elemBuf2, val, nil)
 }
@@ -257,7 +268,7 @@ func (tx *Tx) SetElem(key []byte, m *Meta, sub, val []byte) error {
 // DelElem deletes the element sub of the collection key (described by m).
 func (tx *Tx) DelElem(key []byte, m *Meta, sub []byte) error {
 	tx.elemBuf2 = append(elemGroup(tx.elemBuf2, tx.ks, key, m.gen), sub...)
-	tx.wroteElem(tx.elemBuf2)
+	tx.wroteKey(tx.elemBuf2)
 	tx.wrote(key)
 	return tx.b.Delete(tx.elemBuf2, nil)
 }
@@ -322,11 +333,12 @@ func (tx *Tx) Clear() error {
 		return ok || err != nil
 	})
 	tx.lastColl = collRecord{}
+	tx.deletedRange(tagData)
 	if err := tx.b.DeleteRange(tx.prefix, tx.end, nil); err != nil {
 		return err
 	}
 	elems := keyspacePrefix(tagElem, tx.ks)
-	tx.deletedElemRange()
+	tx.deletedRange(tagElem)
 	if err := tx.b.DeleteRange(elems, prefixEnd(elems), nil); err != nil {
 		return err
 	}
