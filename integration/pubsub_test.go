@@ -1260,7 +1260,7 @@ func psRealRedisOrEmpty(t *testing.T) string {
 // case-insensitively; every parameter named like one of Redis's answers
 // for Redis's names too.
 // oursAlone are the parameters mutexredis has and Redis does not.
-var oursAlone = map[string]bool{"fsync": true, "max-command-args": true, "max-queued-ops": true, "feed-retention": true, "log-format": true,
+var oursAlone = map[string]bool{"fsync": true, "max-command-args": true, "max-queued-ops": true, "read-cache-size": true, "feed-retention": true, "log-format": true,
 	"metrics-addr": true, "checkpoint-dir": true, "checkpoint-keep": true, "cpuprofile": true,
 	"node-id": true, "raft-addr": true, "raft-peers": true, "cluster-name": true, "raft-dir": true,
 	"raft-snapshot-threshold": true, "raft-trailing-logs": true}

@@ -175,7 +175,15 @@ func (c *readCache) fill(key, value []byte, found bool, t readTicket) {
 	for sh.bytes+size > sh.limit {
 		sh.evictOne()
 	}
-	sh.put(k, bytes.Clone(value), !found, t.elemEpoch, size)
+	sh.put(k, exactCopy(value), !found, t.elemEpoch, size)
+}
+
+// exactCopy copies v into a slice whose capacity is its length: readers
+// may keep a cached value, and an append to it must not write into it.
+func exactCopy(v []byte) []byte {
+	c := make([]byte, len(v))
+	copy(c, v)
+	return c
 }
 
 // put stores a new entry. Caller holds sh.mu and made room.
@@ -239,7 +247,7 @@ func (c *readCache) written(key, value []byte, deleted bool) {
 			sh.remove(i)
 		} else {
 			sh.bytes += size - entrySize(s.key, s.value)
-			s.value, s.absent, s.elemEpoch = bytes.Clone(value), false, c.elemEpoch.Load()
+			s.value, s.absent, s.elemEpoch = exactCopy(value), false, c.elemEpoch.Load()
 			for sh.bytes > sh.limit {
 				sh.evictOne()
 			}

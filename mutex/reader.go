@@ -157,20 +157,23 @@ func (r *Reader) storedRecord(key []byte) (Meta, bool, error) {
 	case !found:
 		return r.absent(key)
 	}
-	defer closer.Close()
-	return r.decodeStored(key, raw)
+	if closer != nil {
+		defer closer.Close()
+	}
+	return r.decodeStored(key, raw, closer == nil)
 }
 
 // cachedGet reads Pebble key stored through cache (nil: from r's source
-// alone). The value is valid until closer is closed, and must not be
-// modified.
+// alone). The value must not be modified. Read from Pebble, it is valid
+// until closer is closed; from the cache (closer nil), it is immutable and
+// stays valid.
 func (r *Reader) cachedGet(cache *readCache, stored []byte) (value []byte, found bool, closer io.Closer, err error) {
 	var ticket readTicket
 	if cache != nil {
 		v, found, hit, t := cache.get(stored)
 		if hit {
 			r.cacheHits++
-			return v, found, io.NopCloser(nil), nil
+			return v, found, nil, nil
 		}
 		r.cacheMisses++
 		ticket = t
@@ -191,6 +194,17 @@ func (r *Reader) cachedGet(cache *readCache, stored []byte) (value []byte, found
 	return v, true, closer, nil
 }
 
+// owned returns v for a caller to keep: v itself when it came from the
+// read cache (immutable, and its capacity ends at its length, so appending
+// copies) and a read phase reads it, else a copy. A Tx always copies:
+// commands may build a new value from the old one in place.
+func (r *Reader) owned(v []byte, cached bool) []byte {
+	if cached && !r.inTx {
+		return v[:len(v):len(v)]
+	}
+	return bytes.Clone(v)
+}
+
 func (r *Reader) absent(key []byte) (Meta, bool, error) {
 	if r.seen != nil {
 		r.seen(key, &Meta{}, false)
@@ -198,14 +212,19 @@ func (r *Reader) absent(key []byte) (Meta, bool, error) {
 	return Meta{}, false, nil
 }
 
-// decodeStored decodes key's stored record raw, copying what the Meta
-// keeps.
-func (r *Reader) decodeStored(key, raw []byte) (Meta, bool, error) {
+// decodeStored decodes key's stored record raw (cached: from the read
+// cache), copying what the Meta keeps where it must (owned).
+func (r *Reader) decodeStored(key, raw []byte, cached bool) (Meta, bool, error) {
 	m, err := decodeRecord(raw)
 	if err != nil {
 		return Meta{}, false, err
 	}
-	m.Value, m.Aux = bytes.Clone(m.Value), bytes.Clone(m.Aux)
+	if m.Value != nil {
+		m.Value = r.owned(m.Value, cached)
+	}
+	if m.Aux != nil {
+		m.Aux = r.owned(m.Aux, cached)
+	}
 	if r.seen != nil {
 		r.seen(key, &m, true)
 	}
@@ -391,8 +410,10 @@ func (r *Reader) Elem(key []byte, m *Meta, sub []byte) ([]byte, bool, error) {
 	if !found || err != nil {
 		return nil, false, err
 	}
-	defer closer.Close()
-	return bytes.Clone(v), true, nil
+	if closer != nil {
+		defer closer.Close()
+	}
+	return r.owned(v, closer == nil), true, nil
 }
 
 // countCacheLookups adds the reader's cache hits and misses to the cache's
