@@ -336,7 +336,7 @@ func TestReadCacheElements(t *testing.T) {
 // same: the cache may only make reads cheaper.
 func TestReadCacheSameAnswers(t *testing.T) {
 	ctx := context.Background()
-	with := openStore(t, t.TempDir(), Options{NoSync: true, ReadCacheSize: 64 << 10}) // small: evictions too
+	with := openStore(t, t.TempDir(), Options{NoSync: true, ReadCacheSize: 256 << 10})
 	without := openStore(t, t.TempDir(), Options{NoSync: true, ReadCacheSize: -1})
 	kw, _ := with.Keyspace("0")
 	ko, _ := without.Keyspace("0")
