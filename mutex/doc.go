@@ -102,6 +102,12 @@
 //     lead, or because it is done), never to pass work along; the holder
 //     that finds nothing queued stops the keyspace.
 //
+// Reads of single keys (records and collection elements) go through the
+// store's read cache (readcache.go) before Pebble. It changes no guarantee:
+// every commit updates it before its batch's requests are answered, so it
+// holds exactly what Pebble holds, and a write phase reads through it only
+// keys its own batch has not written.
+//
 // On disk, keys are prefixed by their length-prefixed keyspace name, so no
 // two keyspaces can collide whatever bytes names and keys contain; values
 // carry a versioned header with room for a type and an expiry; the format
